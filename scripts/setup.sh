@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up what trldm needs to build and test on a Debian machine:
+#   scripts/setup.sh          project-local venv with torch==2.11.0 (libtorch for tch 0.24)
+#   scripts/setup.sh --system also Debian packages for the cluster tests
+#                             (SLURM, munge, PMIx, OpenMPI, libclang for rsmpi's bindgen)
+# Both steps are skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--system" ]; then
+  pkgs="slurm-wlm munge libpmix2 openmpi-bin libopenmpi-dev libclang-dev pkg-config"
+  missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if ! .venv/bin/python -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.11.0") else 1)' 2>/dev/null; then
+  echo "setup: creating .venv with torch==2.11.0 (about 4.7 GB, a few minutes)"
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check torch==2.11.0
+fi
+echo "setup: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)') in .venv"

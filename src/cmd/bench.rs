@@ -1,0 +1,201 @@
+//! `trldm bench`: throughput numbers printed as one JSON line each (speed
+//! targets live here, never in tests). The training and sampling defaults
+//! are the configuration of `../shared/bench/ref_trldm.py`: 9x9 mazes (30%
+//! walls, shortest path >= 8), d=128, 4 heads, 2 layers, n=2, T=1, batch 64,
+//! 2 threads, path weight 10, 16 sampling steps.
+use crate::cmd::run::load_config;
+use crate::config::RunConfig;
+use crate::data::{Dataset, TaskInfo};
+use crate::tasks::{maze, sudoku, LoadOptions};
+use crate::train::{self, Trainer};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Training throughput (steps/s, tokens/s) and peak memory.
+    #[command(
+        after_help = "Example:\n  trldm bench train --steps 30\n  trldm bench train --set model.T=4 --steps 10"
+    )]
+    Train(BenchArgs),
+    /// Sampling throughput (puzzles/s) of Algorithm 4 with an untrained model.
+    #[command(after_help = "Example:\n  trldm bench sample --puzzles 500")]
+    Sample(BenchArgs),
+    /// Data throughput: Sudoku solver and generator, maze generator.
+    #[command(
+        after_help = "Example:\n  trldm bench data --sudoku ../shared/data/sudoku/forum_hardest_1106.csv"
+    )]
+    Data(DataBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Base config (default: the reference configuration).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override keys, e.g. --set model.T=4.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Timed training steps (after 2 warm-up steps).
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Puzzles to sample.
+    #[arg(long, default_value_t = 500)]
+    pub puzzles: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct DataBenchArgs {
+    /// Sudoku CSV to solve.
+    #[arg(long)]
+    pub sudoku: Option<PathBuf>,
+    /// Puzzles to generate per generator.
+    #[arg(long, default_value_t = 500)]
+    pub count: usize,
+}
+
+/// The reference configuration of ref_trldm.py.
+pub fn reference_config() -> RunConfig {
+    let mut c = RunConfig::default();
+    c.task.n_train = 5000;
+    c.task.n_test = 500;
+    c.train.batch = 64;
+    c.train.threads = 2;
+    c.train.path_weight = 10.0;
+    c.train.ema = 0.0;
+    c.sample.steps = 16;
+    c
+}
+
+fn bench_config(a: &BenchArgs) -> Result<RunConfig> {
+    match &a.config {
+        Some(_) => load_config(a.config.as_ref(), &a.sets),
+        None => reference_config().with_overrides(&a.sets),
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+pub fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Train(a) => bench_train(&a),
+        BenchCmd::Sample(a) => bench_sample(&a),
+        BenchCmd::Data(a) => bench_data(&a),
+    }
+}
+
+fn bench_train(a: &BenchArgs) -> Result<()> {
+    let mut cfg = bench_config(a)?;
+    cfg.train.steps = a.steps + 2;
+    cfg.train.warmup = cfg.train.warmup.min(cfg.train.steps);
+    let mut tr = Trainer::new(&cfg)?;
+    let rss_before = peak_rss_mib();
+    tr.bench_steps(2)?;
+    let t0 = Instant::now();
+    tr.bench_steps(a.steps)?;
+    let dt = t0.elapsed().as_secs_f64();
+    let tokens = (a.steps * cfg.train.batch * tr.info.seq_len() * cfg.train.unroll) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "train",
+            "variant": cfg.model.variant,
+            "steps_per_s": a.steps as f64 / dt,
+            "tokens_per_s": tokens / dt,
+            "batch": cfg.train.batch,
+            "seq_len": tr.info.seq_len(),
+            "d": cfg.model.d,
+            "n_rec": cfg.model.n_rec,
+            "T": cfg.model.t_cycles,
+            "threads": tch::get_num_threads(),
+            "device": format!("{:?}", tr.device),
+            "peak_rss_mib": peak_rss_mib(),
+            "rss_before_training_mib": rss_before,
+        })
+    );
+    Ok(())
+}
+
+fn bench_sample(a: &BenchArgs) -> Result<()> {
+    let mut cfg = bench_config(a)?;
+    cfg.task.n_test = a.puzzles;
+    cfg.task.n_train = 1;
+    cfg.eval.batch = cfg.eval.batch.max(a.puzzles);
+    train::apply_threads(&cfg);
+    let device = train::resolve_device(&cfg.train.device)?;
+    let info = TaskInfo::from_config(&cfg)?;
+    let (_, test) = crate::data::load_splits(&cfg)?;
+    let ds = Dataset::new(info, test)?;
+    let (_vs, model) = train::build_model(&cfg, &info, device)?;
+    // Warm-up on a few puzzles, then time the whole set.
+    crate::eval::evaluate(&model, &cfg, &ds, 8, device)?;
+    let res = crate::eval::evaluate(&model, &cfg, &ds, 0, device)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "sample",
+            "puzzles_per_s": res.puzzles_per_s,
+            "sample_steps": cfg.sample.steps,
+            "puzzles": res.n,
+            "wall_s": res.wall_s,
+            "threads": tch::get_num_threads(),
+            "device": format!("{device:?}"),
+        })
+    );
+    Ok(())
+}
+
+fn bench_data(a: &DataBenchArgs) -> Result<()> {
+    if let Some(path) = &a.sudoku {
+        let loaded = sudoku::load_csv(path, None, LoadOptions::default())
+            .with_context(|| format!("{}: cannot load", path.display()))?;
+        let n = loaded
+            .pairs
+            .first()
+            .and_then(|p| sudoku::infer_box(p.question.len()))
+            .unwrap_or(3);
+        let (rate, guesses) = sudoku::bench_solver(&loaded.pairs, n);
+        println!(
+            "{}",
+            serde_json::json!({"bench": "sudoku_solver", "file": path.display().to_string(), "puzzles": loaded.pairs.len(), "puzzles_per_s": rate, "guesses": guesses})
+        );
+    }
+    let rate = sudoku::bench_generate(25, a.count, 0);
+    println!(
+        "{}",
+        serde_json::json!({"bench": "sudoku_generate", "clues": 25, "count": a.count, "puzzles_per_s": rate})
+    );
+    for preset in ["9x9", "30x30-hard"] {
+        let opts = maze::GenOptions::preset(preset).context("maze preset")?;
+        let rate = maze::bench_generate(&opts, a.count, 0);
+        println!(
+            "{}",
+            serde_json::json!({"bench": "maze_generate", "preset": preset, "min_path_len": opts.min_path_len, "count": a.count, "mazes_per_s": rate})
+        );
+    }
+    Ok(())
+}
+
+impl Trainer {
+    /// Runs `n` training updates without logging or checkpoints (benchmarks).
+    pub fn bench_steps(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            self.train_step(false).map_err(|r| anyhow::anyhow!(r))?;
+        }
+        Ok(())
+    }
+}

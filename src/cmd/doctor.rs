@@ -1,0 +1,65 @@
+//! `trldm doctor`: what this machine offers trldm.
+use anyhow::Result;
+
+/// Is `prog` an executable file on PATH?
+pub fn on_path(prog: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+pub fn run() -> Result<()> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!("trldm {}", env!("CARGO_PKG_VERSION"));
+    println!("libtorch: {} (tch {})", torch_version(), "0.24.0");
+    let cuda = tch::Cuda::is_available();
+    println!("cuda available: {}", yes_no(cuda));
+    println!(
+        "cuda devices: {}",
+        if cuda { tch::Cuda::device_count() } else { 0 }
+    );
+    println!(
+        "cudnn available: {}",
+        yes_no(tch::Cuda::cudnn_is_available())
+    );
+    println!("cpu threads (libtorch): {}", tch::get_num_threads());
+    println!(
+        "cpu cores: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    for prog in ["sbatch", "srun", "squeue", "scontrol", "mpirun"] {
+        match on_path(prog) {
+            Some(p) => println!("{prog}: {}", p.display()),
+            None => println!("{prog}: not found"),
+        }
+    }
+    Ok(())
+}
+
+/// libtorch's version: read from the `torch/version.py` next to the
+/// libtorch_cpu.so that this process actually loaded (/proc/self/maps).
+fn torch_version() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let lib = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libtorch_cpu.so"))
+        .map(std::path::PathBuf::from);
+    let Some(lib) = lib else {
+        return "unknown (libtorch_cpu.so not found in this process)".into();
+    };
+    let version = lib
+        .parent()
+        .and_then(|d| std::fs::read_to_string(d.join("../version.py")).ok())
+        .and_then(|v| {
+            v.lines()
+                .find(|l| l.starts_with("__version__"))
+                .and_then(|l| l.split('\'').nth(1))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown version".into());
+    format!("{version} at {}", lib.display())
+}

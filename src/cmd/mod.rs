@@ -1,0 +1,5 @@
+//! Command implementations behind the CLI (`main.rs` only parses and dispatches).
+pub mod bench;
+pub mod data;
+pub mod doctor;
+pub mod run;

@@ -1,0 +1,196 @@
+//! `trldm train`, `trldm eval`, `trldm solve`.
+use crate::config::RunConfig;
+use crate::data::TaskInfo;
+use crate::eval;
+use crate::run::{RunDir, State};
+use crate::train::{self, Outcome, TrainOptions};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Train one run (TR-LDM or a baseline) and evaluate it",
+    long_about = "Trains the model of a run config (Eq. 3 one-step training, Algorithm 3 deep supervision, \
+or a baseline, by model.variant), writes checkpoints, train.csv and status.json into the run folder, \
+and evaluates the EMA weights on the test split at the end (eval.csv).",
+    after_help = "Example:\n  trldm train --config sweeps/cpu/maze9.toml --run-dir runs/maze9 --set train.steps=500\n  trldm train --config runs/maze9/config.toml --run-dir runs/maze9 --resume"
+)]
+pub struct TrainArgs {
+    /// Run config (TOML: [task] [model] [train] [sample] [eval]); defaults for what it omits.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run folder (config.toml, status.json, train.csv, eval.csv, ckpt/).
+    #[arg(long, default_value = "runs/default")]
+    pub run_dir: PathBuf,
+    /// Continue from the run folder's last checkpoint (if any).
+    #[arg(long)]
+    pub resume: bool,
+    /// Override a config key, e.g. --set model.n_rec=4 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Skip the final evaluation.
+    #[arg(long)]
+    pub no_eval: bool,
+    /// Testing aid: make the loss NaN at this step.
+    #[arg(long, hide = true)]
+    pub inject_nan_at: Option<u64>,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Exit code of a run stopped by a signal after checkpointing (docs/RUNS.md).
+pub const EXIT_STOPPED: i32 = 3;
+/// Exit code of a diverged run.
+pub const EXIT_DIVERGED: i32 = 4;
+
+/// Reads the config (or the defaults) and applies `--set` overrides.
+pub fn load_config(path: Option<&PathBuf>, sets: &[String]) -> Result<RunConfig> {
+    let base = match path {
+        Some(p) => RunConfig::load(p)?,
+        None => RunConfig::default(),
+    };
+    base.with_overrides(sets)
+}
+
+/// Returns the process exit code.
+pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Result<i32> {
+    let mut cfg = load_config(a.config.as_ref(), &a.sets)?;
+    if cfg.name.is_empty() {
+        cfg.name = a
+            .run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+    }
+    let run = RunDir::new(&a.run_dir);
+    if a.resume {
+        if let Some(ck) = train::checkpoint::load(&run.ckpt_dir())? {
+            let saved = RunConfig::from_toml_str(&ck.meta.config, "checkpoint config")?;
+            if saved.model != cfg.model || saved.task != cfg.task || saved.seed != cfg.seed {
+                bail!(
+                    "{}: the checkpoint was written by a different model/task/seed than --config; resume with the run's own config.toml",
+                    run.ckpt_dir().display()
+                );
+            }
+        }
+    }
+    let opts = TrainOptions {
+        resume: a.resume,
+        final_eval: !a.no_eval,
+        inject_nan_at: a.inject_nan_at,
+        should_stop,
+        quiet: a.quiet,
+    };
+    let outcome = match train::train(&cfg, &run, opts) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = run.set_status(State::Failed, 0, &format!("{e:#}"));
+            return Err(e);
+        }
+    };
+    Ok(match outcome {
+        Outcome::Finished { .. } => 0,
+        Outcome::Stopped { .. } => EXIT_STOPPED,
+        Outcome::Diverged { .. } => EXIT_DIVERGED,
+    })
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Evaluate a trained run on its test split (writes eval.csv)",
+    after_help = "Example:\n  trldm eval --run runs/maze9\n  trldm eval --run runs/maze9 --set sample.steps=32 --set sample.reset_z_every=1 --out runs/maze9/eval_n32.csv"
+)]
+pub struct EvalArgs {
+    /// Run folder with config.toml and ckpt/.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Override sampling/eval keys, e.g. --set sample.steps=32.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Evaluate the raw weights instead of the EMA.
+    #[arg(long)]
+    pub raw: bool,
+    /// Where to write the metrics (default <run>/eval.csv).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let run = RunDir::new(&a.run);
+    let cfg = load_config(Some(&run.config()), &a.sets)?;
+    train::apply_threads(&cfg);
+    let device = train::resolve_device(&cfg.train.device)?;
+    let info = TaskInfo::from_config(&cfg)?;
+    let (_, test) = crate::data::load_splits(&cfg)?;
+    let ds = crate::data::Dataset::new(info, test).context("test split")?;
+    let (_vs, model) = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !a.raw, device)?;
+    let res = eval::evaluate(&model, &cfg, &ds, cfg.eval.n, device)?;
+    let out = a.out.unwrap_or_else(|| run.eval_csv());
+    eval::write_csv(&out, &res)?;
+    println!("{}", res.summary());
+    println!("wrote {}", out.display());
+    if out == run.eval_csv() {
+        let step = run.status()?.map(|s| s.step).unwrap_or(0);
+        run.set_status(State::Done, step, "")?;
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Solve one puzzle with a trained run and print the grid",
+    after_help = "Example:\n  trldm solve --run runs/sudoku --puzzle '4...3.......6..8..........1....5..9..8....6...7.2........1.27..5.3....4.9........' --steps"
+)]
+pub struct SolveArgs {
+    /// Run folder with config.toml and ckpt/.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The question in the task's CSV format (Sudoku: 81 chars, '.' blank; maze: '#', ' ', 'S', 'G').
+    #[arg(long)]
+    pub puzzle: String,
+    /// Print the grid after every denoising step.
+    #[arg(long)]
+    pub steps: bool,
+    /// Override sampling keys, e.g. --set sample.steps=32.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn solve(a: SolveArgs) -> Result<()> {
+    let run = RunDir::new(&a.run);
+    let cfg = load_config(Some(&run.config()), &a.sets)?;
+    let device = train::resolve_device(&cfg.train.device)?;
+    let info = TaskInfo::from_config(&cfg)?;
+    let question = info.parse_question(&a.puzzle)?;
+    let (_vs, model) = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?;
+    let (input, resp) = eval::masked_input(&info, &question);
+    let out = eval::predict_batch(
+        &model,
+        &cfg,
+        &input.to_device(device),
+        &resp.to_device(device),
+        a.steps,
+    )?;
+    if a.steps {
+        for (i, t) in out.trace.iter().enumerate() {
+            let toks = Vec::<i64>::try_from(t.to_device(tch::Device::Cpu).view([-1]))?;
+            println!("step {}:\n{}\n", i + 1, info.pretty(&info.decode(&toks)));
+        }
+    }
+    let toks = Vec::<i64>::try_from(out.tokens.to_device(tch::Device::Cpu).view([-1]))?;
+    let pred = info.decode(&toks);
+    println!("{}", info.pretty(&pred));
+    let check = crate::tasks::Pair {
+        question: question.clone(),
+        answer: pred.clone(),
+    };
+    let valid = info.score(&check, &pred).valid;
+    println!(
+        "valid: {}  (steps used: {})",
+        if valid { "yes" } else { "no" },
+        out.steps_used[0]
+    );
+    Ok(())
+}

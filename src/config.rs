@@ -1,0 +1,711 @@
+//! `RunConfig`: everything one run needs (task, model, training, sampling,
+//! evaluation), read from TOML with clear errors.
+//!
+//! Every field has a default, so a config file names only what it changes.
+//! Unknown keys are refused with the closest valid key suggested, wrong types
+//! name the key, the expected type and the value found, and `validate` checks
+//! the combinations (e.g. `d` divisible by `heads`). Defaults follow the
+//! paper's recipe (Sec. 9.6, App. C) scaled to the CPU reference config
+//! (`../shared/bench/ref_trldm.py`).
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One run: `[task] [model] [train] [sample] [eval]` plus a name and a seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Free-form label (shown in logs and reports).
+    pub name: String,
+    /// Seed of every random choice of the run (init, masking, batches, sampling).
+    pub seed: u64,
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub sample: SampleConfig,
+    pub eval: EvalConfig,
+}
+
+/// The data: loaded from CSV files or generated deterministically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskConfig {
+    /// `maze` or `sudoku`.
+    pub kind: String,
+    /// Training CSV (`source,question,answer,rating`); empty = generate `n_train`.
+    pub train_csv: String,
+    /// Test CSV; empty = generate `n_test` (with a seed disjoint from training).
+    pub test_csv: String,
+    /// Maze height and width (generated data, or the size expected in the CSV).
+    pub height: usize,
+    pub width: usize,
+    /// Maze generation: wall fraction drawn from [wall_min, wall_max].
+    pub wall_min: f64,
+    pub wall_max: f64,
+    /// Maze generation: minimum shortest-path length.
+    pub min_path_len: usize,
+    /// Sudoku box size (3 = 9x9).
+    pub box_size: usize,
+    /// Sudoku generation: target clue count.
+    pub clues: usize,
+    /// Number of generated (or, when > 0 with a CSV, at most loaded) puzzles.
+    pub n_train: usize,
+    pub n_test: usize,
+    /// Sudoku-Extreme protocol: subsample K training puzzles (0 = all) ...
+    pub subsample: usize,
+    /// ... times A augmentations each (1 = originals only).
+    pub augment: usize,
+    /// Augment every training batch on the fly (dihedral for mazes, HRM/TRM for Sudoku).
+    pub augment_online: bool,
+    /// Seed of data generation and subsampling.
+    pub data_seed: u64,
+    /// Token layout: `inplace` (one token per cell) or `concat` ([p | r]); see `data`.
+    pub layout: String,
+}
+
+/// Net_θ and the recursion (Sec. 5.2, App. A.1, Alg. 1-2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `trldm` (one-step, Eq. 3), `trldm-ds` (Alg. 3), `mdm` (no recursion),
+    /// `vanilla` (one pass, no masking), `trm` (TRM supervised, no diffusion).
+    pub variant: String,
+    pub d: usize,
+    pub heads: usize,
+    /// Transformer blocks in Net_θ.
+    pub layers: usize,
+    /// SwiGLU hidden width; 0 = 4·d.
+    pub ffn: usize,
+    /// `attention` or `mixer` (SwiGLU across positions, App. A.1).
+    pub block: String,
+    /// `pre` (App. A.1) or `post` (TRM).
+    pub norm: String,
+    /// `rope`, `learned2d` (row + column embeddings, Sec. 9.5) or `none`.
+    pub pos: String,
+    /// Inner latent updates n (Alg. 1).
+    pub n_rec: usize,
+    /// Deep recursion cycles T (Alg. 2).
+    #[serde(rename = "T")]
+    pub t_cycles: usize,
+    /// Ablations (Sec. 9.4): without y (decode from z) / without z.
+    pub use_y: bool,
+    pub use_z: bool,
+}
+
+/// Optimisation (Eq. 3, 9; App. C).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Cosine decay floor.
+    pub lr_min: f64,
+    pub warmup: usize,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Gradient-norm clip (0 = off).
+    pub grad_clip: f64,
+    /// EMA decay of the weights (0 = off); evaluation uses the EMA.
+    pub ema: f64,
+    /// t ~ U(eps, 1] (Eq. 3).
+    pub eps: f64,
+    /// Loss weight of maze path tokens (Sec. 9.5: 10).
+    pub path_weight: f64,
+    /// Denoising steps unrolled per minibatch with (y, z) carried and
+    /// detached between steps (Tables 4-5: 2). 1 = plain one-step training.
+    pub unroll: usize,
+    /// TR-LDM-DS (Alg. 3): supervision steps, early halting on/off,
+    /// halting threshold τ and loss weight λ_halt.
+    pub n_sup: usize,
+    pub halting: bool,
+    pub halt_tau: f64,
+    pub lambda_halt: f64,
+    /// Minimum supervision steps before halting may stop a sample.
+    pub min_sup_steps: usize,
+    /// Distillation (Eq. 8): a teacher run folder or TorchScript file; weight; temperature.
+    pub kd_teacher: String,
+    pub lambda_kd: f64,
+    pub kd_temp: f64,
+    /// Checkpoint every K steps (and at the end).
+    pub ckpt_every: usize,
+    pub log_every: usize,
+    /// Evaluate on `eval.n_during` test puzzles every K steps (0 = only at the end).
+    pub eval_every: usize,
+    /// A gradient norm above this stops the run as diverged.
+    pub max_grad_norm: f64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// CPU threads (0 = libtorch's default).
+    pub threads: usize,
+    /// bf16 autocast on CUDA.
+    pub bf16: bool,
+}
+
+/// Algorithm 4 (sampling with low-confidence remasking).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleConfig {
+    /// N denoising steps.
+    pub steps: usize,
+    /// Mask-ratio schedule: `linear` or `cosine` (MaskGIT).
+    pub schedule: String,
+    /// `low_confidence` (Alg. 4) or `random` (random-remask baseline).
+    pub remask: String,
+    /// Gumbel-noise temperature on the logits (0 = argmax).
+    pub temperature: f64,
+    /// Re-initialise y (resp. z) every k steps (0 = carry, Alg. 4 as written).
+    pub reset_y_every: usize,
+    pub reset_z_every: usize,
+    /// Stop a sample when the halting head says h(y) > tau.
+    pub halt: bool,
+    pub halt_tau: f64,
+}
+
+/// `trldm eval`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Test puzzles to evaluate (0 = all).
+    pub n: usize,
+    /// Test puzzles used by evaluations during training.
+    pub n_during: usize,
+    pub batch: usize,
+    /// Evaluate the EMA weights (else the raw weights).
+    pub use_ema: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            name: String::new(),
+            seed: 0,
+            task: TaskConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+            sample: SampleConfig::default(),
+            eval: EvalConfig::default(),
+        }
+    }
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig {
+            kind: "maze".into(),
+            train_csv: String::new(),
+            test_csv: String::new(),
+            height: 9,
+            width: 9,
+            wall_min: 0.3,
+            wall_max: 0.3,
+            min_path_len: 8,
+            box_size: 3,
+            clues: 30,
+            n_train: 5000,
+            n_test: 200,
+            subsample: 0,
+            augment: 1,
+            augment_online: false,
+            data_seed: 0,
+            layout: "inplace".into(),
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            variant: "trldm".into(),
+            d: 128,
+            heads: 4,
+            layers: 2,
+            ffn: 0,
+            block: "attention".into(),
+            norm: "pre".into(),
+            pos: "rope".into(),
+            n_rec: 2,
+            t_cycles: 1,
+            use_y: true,
+            use_z: true,
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 2000,
+            batch: 64,
+            lr: 1e-3,
+            lr_min: 1e-4,
+            warmup: 200,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.95,
+            grad_clip: 1.0,
+            ema: 0.999,
+            eps: 1e-3,
+            path_weight: 1.0,
+            unroll: 1,
+            n_sup: 8,
+            halting: true,
+            halt_tau: 0.9,
+            lambda_halt: 0.5,
+            min_sup_steps: 2,
+            kd_teacher: String::new(),
+            lambda_kd: 0.0,
+            kd_temp: 1.0,
+            ckpt_every: 500,
+            log_every: 50,
+            eval_every: 0,
+            max_grad_norm: 1e4,
+            device: "auto".into(),
+            threads: 0,
+            bf16: true,
+        }
+    }
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig {
+            steps: 16,
+            schedule: "linear".into(),
+            remask: "low_confidence".into(),
+            temperature: 0.0,
+            reset_y_every: 0,
+            reset_z_every: 0,
+            halt: false,
+            halt_tau: 0.9,
+        }
+    }
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            n: 0,
+            n_during: 200,
+            batch: 256,
+            use_ema: true,
+        }
+    }
+}
+
+/// The allowed values of each string-valued key.
+const CHOICES: &[(&str, &[&str])] = &[
+    ("task.kind", &["maze", "sudoku"]),
+    ("task.layout", &["inplace", "concat"]),
+    (
+        "model.variant",
+        &["trldm", "trldm-ds", "mdm", "vanilla", "trm"],
+    ),
+    ("model.block", &["attention", "mixer"]),
+    ("model.norm", &["pre", "post"]),
+    ("model.pos", &["rope", "learned2d", "none"]),
+    ("sample.schedule", &["linear", "cosine"]),
+    ("sample.remask", &["low_confidence", "random"]),
+];
+
+impl RunConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<RunConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text (`origin` names it in errors), checks keys and types,
+    /// and validates.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<RunConfig> {
+        let value: toml::Value =
+            toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid TOML: {e}"))?;
+        Self::from_value(value, origin)
+    }
+
+    /// Builds a config from a TOML value (e.g. a sweep's base with grid
+    /// overrides applied), with the same checks as [`RunConfig::from_toml_str`].
+    pub fn from_value(value: toml::Value, origin: &str) -> Result<RunConfig> {
+        let defaults = toml::Value::try_from(RunConfig::default()).expect("defaults serialize");
+        check_keys(&value, &defaults, "", origin)?;
+        let cfg: RunConfig = value.try_into().map_err(|e| anyhow!("{origin}: {e}"))?;
+        cfg.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
+        Ok(cfg)
+    }
+
+    /// The resolved config as TOML (what is written to `<run>/config.toml`).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("config serializes")
+    }
+
+    /// Applies `key=value` overrides (dotted keys, TOML values; a bare word
+    /// is taken as a string) and re-validates.
+    pub fn with_overrides(&self, sets: &[String]) -> Result<RunConfig> {
+        if sets.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut value = toml::Value::try_from(self).expect("config serializes");
+        for s in sets {
+            let (key, raw) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--set {s}: expected key=value, e.g. model.d=64"))?;
+            set_dotted(&mut value, key.trim(), parse_scalar(raw.trim()))
+                .map_err(|e| anyhow!("--set {s}: {e}"))?;
+        }
+        Self::from_value(value, "--set")
+    }
+
+    /// Checks combinations and ranges; the message names the key and value.
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        let t = &self.train;
+        let s = &self.sample;
+        let k = &self.task;
+        for (key, allowed) in CHOICES {
+            let v = self.string_at(key);
+            if !allowed.contains(&v.as_str()) {
+                bail!(
+                    "{key} = \"{v}\" is not one of {}",
+                    allowed
+                        .iter()
+                        .map(|a| format!("\"{a}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        positive("model.d", m.d)?;
+        positive("model.heads", m.heads)?;
+        positive("model.layers", m.layers)?;
+        positive("model.n_rec", m.n_rec)?;
+        positive("model.T", m.t_cycles)?;
+        if m.d % m.heads != 0 {
+            bail!(
+                "model.d = {} is not divisible by model.heads = {} (the head width must be whole)",
+                m.d,
+                m.heads
+            );
+        }
+        if m.pos == "rope" && (m.d / m.heads) % 2 != 0 {
+            bail!(
+                "model.pos = \"rope\" needs an even head width, but model.d / model.heads = {}",
+                m.d / m.heads
+            );
+        }
+        if !m.use_y && !m.use_z {
+            bail!("model.use_y = false and model.use_z = false: at least one state must stay");
+        }
+        if k.kind == "maze" {
+            positive("task.height", k.height)?;
+            positive("task.width", k.width)?;
+            if !(0.0..1.0).contains(&k.wall_min) || k.wall_max < k.wall_min || k.wall_max >= 1.0 {
+                bail!(
+                    "task.wall_min = {} / task.wall_max = {}: need 0 <= wall_min <= wall_max < 1",
+                    k.wall_min,
+                    k.wall_max
+                );
+            }
+        } else if !(2..=5).contains(&k.box_size) {
+            bail!(
+                "task.box_size = {}: supported are 2..=5 (4x4 to 25x25)",
+                k.box_size
+            );
+        }
+        positive("task.augment", k.augment)?;
+        positive("train.batch", t.batch)?;
+        positive("train.unroll", t.unroll)?;
+        positive("train.n_sup", t.n_sup)?;
+        positive("sample.steps", s.steps)?;
+        positive("eval.batch", self.eval.batch)?;
+        if !(t.lr > 0.0) || !t.lr.is_finite() {
+            bail!("train.lr = {}: must be a positive number", t.lr);
+        }
+        if t.lr_min < 0.0 || t.lr_min > t.lr {
+            bail!(
+                "train.lr_min = {}: must be in [0, train.lr = {}]",
+                t.lr_min,
+                t.lr
+            );
+        }
+        if !(0.0..1.0).contains(&t.ema) {
+            bail!("train.ema = {}: must be in [0, 1) (0 = off)", t.ema);
+        }
+        if !(t.eps > 0.0 && t.eps < 1.0) {
+            bail!("train.eps = {}: must be in (0, 1)", t.eps);
+        }
+        for (key, tau) in [
+            ("train.halt_tau", t.halt_tau),
+            ("sample.halt_tau", s.halt_tau),
+        ] {
+            if !(tau > 0.0 && tau < 1.0) {
+                bail!("{key} = {tau}: the halting threshold must be in (0, 1)");
+            }
+        }
+        if t.lambda_kd > 0.0 && t.kd_teacher.is_empty() {
+            bail!(
+                "train.lambda_kd = {} but train.kd_teacher is empty: distillation needs a teacher (a run folder or a TorchScript file)",
+                t.lambda_kd
+            );
+        }
+        if !(t.kd_temp > 0.0) {
+            bail!("train.kd_temp = {}: must be positive", t.kd_temp);
+        }
+        if !t.path_weight.is_finite() || t.path_weight <= 0.0 {
+            bail!("train.path_weight = {}: must be positive", t.path_weight);
+        }
+        let recursive = matches!(m.variant.as_str(), "trldm" | "trldm-ds" | "trm");
+        if !recursive && (!m.use_y || !m.use_z) {
+            bail!(
+                "model.variant = \"{}\" has no (y, z) recursion, so model.use_y / model.use_z ablations make no sense",
+                m.variant
+            );
+        }
+        if matches!(m.variant.as_str(), "vanilla" | "trm") && t.unroll > 1 {
+            bail!(
+                "model.variant = \"{}\" is not a diffusion model; train.unroll = {} needs one",
+                m.variant,
+                t.unroll
+            );
+        }
+        if m.block == "mixer" && m.pos == "rope" {
+            bail!("model.block = \"mixer\" mixes positions with fixed weights; use model.pos = \"none\" or \"learned2d\" (RoPE acts inside attention only)");
+        }
+        Ok(())
+    }
+
+    fn string_at(&self, key: &str) -> String {
+        match key {
+            "task.kind" => self.task.kind.clone(),
+            "task.layout" => self.task.layout.clone(),
+            "model.variant" => self.model.variant.clone(),
+            "model.block" => self.model.block.clone(),
+            "model.norm" => self.model.norm.clone(),
+            "model.pos" => self.model.pos.clone(),
+            "sample.schedule" => self.sample.schedule.clone(),
+            "sample.remask" => self.sample.remask.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// Grid cells of one puzzle (the sequence length of the in-place layout).
+    pub fn cells(&self) -> usize {
+        if self.task.kind == "maze" {
+            self.task.height * self.task.width
+        } else {
+            let side = self.task.box_size * self.task.box_size;
+            side * side
+        }
+    }
+}
+
+fn positive(key: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        bail!("{key} = 0: must be at least 1");
+    }
+    Ok(())
+}
+
+/// All dotted keys that a config accepts (e.g. `model.n_rec`).
+pub fn known_keys() -> Vec<String> {
+    let defaults = toml::Value::try_from(RunConfig::default()).expect("defaults serialize");
+    let mut out = Vec::new();
+    collect_keys(&defaults, "", &mut out);
+    out
+}
+
+fn collect_keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    if let toml::Value::Table(t) = v {
+        for (k, child) in t {
+            let key = join(prefix, k);
+            if child.is_table() {
+                collect_keys(child, &key, out);
+            } else {
+                out.push(key);
+            }
+        }
+    }
+}
+
+fn join(prefix: &str, k: &str) -> String {
+    if prefix.is_empty() {
+        k.to_string()
+    } else {
+        format!("{prefix}.{k}")
+    }
+}
+
+/// The known key closest to `key` (for "did you mean" hints).
+pub fn closest_key(key: &str, known: &[String]) -> Option<String> {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    known
+        .iter()
+        .map(|k| {
+            let kleaf = k.rsplit('.').next().unwrap_or(k);
+            let score = strsim::jaro_winkler(key, k).max(strsim::jaro_winkler(leaf, kleaf));
+            (score, k)
+        })
+        .filter(|(s, _)| *s > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.clone())
+}
+
+/// Refuses unknown keys (suggesting the closest) and values of the wrong type.
+fn check_keys(v: &toml::Value, defaults: &toml::Value, prefix: &str, origin: &str) -> Result<()> {
+    let (toml::Value::Table(t), toml::Value::Table(d)) = (v, defaults) else {
+        return Ok(());
+    };
+    for (k, child) in t {
+        let key = join(prefix, k);
+        let Some(def) = d.get(k) else {
+            let hint = closest_key(&key, &known_keys())
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            bail!("{origin}: unknown key `{key}`{hint}");
+        };
+        let ok = match (def, child) {
+            (toml::Value::Float(_), toml::Value::Integer(_)) => true,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        };
+        if !ok {
+            bail!(
+                "{origin}: `{key}` must be {}, found {} `{}`",
+                type_name(def),
+                type_name(child),
+                child
+            );
+        }
+        check_keys(child, def, &key, origin)?;
+    }
+    Ok(())
+}
+
+fn type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+/// Parses a command-line value as TOML (`64`, `1e-3`, `true`, `"x"`), or a bare string.
+pub fn parse_scalar(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Sets `a.b.c = value` inside a TOML table, creating tables on the way.
+pub fn set_dotted(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
+    let mut cur = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        let table = cur
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("`{}` is not a table", parts[..i].join(".")))?;
+        if i + 1 == parts.len() {
+            table.insert(p.to_string(), value);
+            return Ok(());
+        }
+        cur = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let c = RunConfig::default();
+        c.validate().unwrap();
+        let back = RunConfig::from_toml_str(&c.to_toml_string(), "x").unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn unknown_key_suggests_closest() {
+        let e = RunConfig::from_toml_str("[model]\nn_recc = 3\n", "run.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("run.toml: unknown key `model.n_recc`"), "{e}");
+        assert!(e.contains("did you mean `model.n_rec`"), "{e}");
+        let e = RunConfig::from_toml_str("[trian]\nsteps = 3\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key `trian`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_value() {
+        let e = RunConfig::from_toml_str("[model]\nd = \"big\"\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`model.d` must be an integer, found a string `\"big\"`"),
+            "{e}"
+        );
+        // An integer where a number is expected is fine.
+        let c = RunConfig::from_toml_str("[train]\nlr = 1\n", "r.toml").unwrap();
+        assert_eq!(c.train.lr, 1.0);
+    }
+
+    #[test]
+    fn invalid_combinations_are_named() {
+        let cases = [
+            (
+                "[model]\nd = 130\nheads = 4\n",
+                "model.d = 130 is not divisible by model.heads = 4",
+            ),
+            ("[model]\nn_rec = 0\n", "model.n_rec = 0"),
+            (
+                "[model]\nvariant = \"foo\"\n",
+                "model.variant = \"foo\" is not one of",
+            ),
+            ("[train]\nhalt_tau = 1.5\n", "train.halt_tau = 1.5"),
+            ("[train]\nlambda_kd = 1.0\n", "kd_teacher is empty"),
+            (
+                "[model]\nuse_y = false\nuse_z = false\n",
+                "at least one state",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = RunConfig::from_toml_str(text, "r.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_toml_has_position() {
+        let e = RunConfig::from_toml_str("[model\nd = 3\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("r.toml: invalid TOML"), "{e}");
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_validate() {
+        let c = RunConfig::default()
+            .with_overrides(&["model.d=64".into(), "sample.schedule=cosine".into()])
+            .unwrap();
+        assert_eq!(c.model.d, 64);
+        assert_eq!(c.sample.schedule, "cosine");
+        let e = RunConfig::default()
+            .with_overrides(&["model.dd=64".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `model.d`"), "{e}");
+    }
+}

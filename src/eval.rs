@@ -1,0 +1,281 @@
+//! Evaluation (Sec. 9): sample every test puzzle and score it with the
+//! task's metrics — exact match, validity, optimality and length ratio
+//! (mazes), token accuracy on response positions — plus the mean number of
+//! denoising steps used and the throughput.
+use crate::config::RunConfig;
+use crate::data::{Dataset, MASK};
+use crate::model::{Model, State, Variant};
+use crate::sample::{self, predict, SampleOptions};
+use crate::train::Trainer;
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// Aggregated metrics of one evaluation (fractions in [0, 1]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalResult {
+    pub n: usize,
+    pub exact: f64,
+    pub valid: f64,
+    /// Mazes only.
+    pub optimal: Option<f64>,
+    /// Mazes only: mean of predicted / shortest length, 0 for invalid paths.
+    pub len_ratio: Option<f64>,
+    pub token_acc: f64,
+    pub mean_steps: f64,
+    pub wall_s: f64,
+    pub puzzles_per_s: f64,
+}
+
+impl EvalResult {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "n={} exact={:.3} valid={:.3}",
+            self.n, self.exact, self.valid
+        );
+        if let Some(o) = self.optimal {
+            s += &format!(" optimal={o:.3}");
+        }
+        if let Some(r) = self.len_ratio {
+            s += &format!(" len_ratio={r:.3}");
+        }
+        s += &format!(
+            " token_acc={:.3} steps={:.1} ({:.1} puzzles/s)",
+            self.token_acc, self.mean_steps, self.puzzles_per_s
+        );
+        s
+    }
+}
+
+/// The CSV header of `eval.csv` (docs/RUNS.md).
+pub const EVAL_HEADER: &str =
+    "n,exact,valid,optimal,len_ratio,token_acc,mean_steps,wall_s,puzzles_per_s";
+
+/// Writes `eval.csv` (header + one row) atomically.
+pub fn write_csv(path: &Path, r: &EvalResult) -> Result<()> {
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+    let text = format!(
+        "{EVAL_HEADER}\n{},{:.6},{:.6},{},{},{:.6},{:.3},{:.3},{:.2}\n",
+        r.n,
+        r.exact,
+        r.valid,
+        opt(r.optimal),
+        opt(r.len_ratio),
+        r.token_acc,
+        r.mean_steps,
+        r.wall_s,
+        r.puzzles_per_s
+    );
+    crate::util::write_atomic(path, text.as_bytes())
+}
+
+/// Predicts a batch the way the variant is meant to be decoded: Algorithm 4
+/// for the diffusion models, one pass for `vanilla`, N_sup recursion steps on
+/// the unchanged input for `trm` (halting optional). Returns the tokens and
+/// the steps used per sample.
+pub fn predict_batch(
+    model: &Model,
+    cfg: &RunConfig,
+    input: &Tensor,
+    resp: &Tensor,
+    trace: bool,
+) -> Result<sample::Sampled> {
+    let opts = SampleOptions::from_config(&cfg.sample)?;
+    Ok(match model.variant {
+        Variant::Trldm | Variant::TrldmDs | Variant::Mdm => {
+            sample::sample(model, input, resp, &opts, trace)
+        }
+        Variant::Vanilla => sample::sample(
+            model,
+            input,
+            resp,
+            &SampleOptions {
+                steps: 1,
+                halt_tau: None,
+                ..opts
+            },
+            trace,
+        ),
+        Variant::Trm => trm_predict(model, input, resp, cfg.train.n_sup, opts.halt_tau, trace),
+    })
+}
+
+/// TRM inference: the input never changes; (y, z) are refined for N_sup
+/// steps (all of them unless halting is on) and the answer is the argmax.
+fn trm_predict(
+    model: &Model,
+    input: &Tensor,
+    resp: &Tensor,
+    n_sup: usize,
+    halt: Option<f64>,
+    keep_trace: bool,
+) -> sample::Sampled {
+    tch::no_grad(|| {
+        let b = input.size()[0] as usize;
+        let mut state: Option<State> = None;
+        let mut tokens = input.shallow_clone();
+        let mut done = Tensor::zeros([b as i64], (Kind::Bool, input.device()));
+        let mut steps_used = vec![n_sup; b];
+        let mut trace = Vec::new();
+        for s in 1..=n_sup {
+            let out = model.forward(input, state.take());
+            let (pred, _) = predict(&out.logits, 0.0);
+            let fresh = input.where_self(&resp.logical_not(), &pred);
+            tokens = tokens.where_self(&done.unsqueeze(1), &fresh);
+            if let Some(tau) = halt {
+                let h = out
+                    .halt_logit
+                    .sigmoid()
+                    .gt(tau)
+                    .logical_and(&done.logical_not());
+                for (i, x) in Vec::<bool>::try_from(&h)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    if *x {
+                        steps_used[i] = s;
+                    }
+                }
+                done = done.logical_or(&h);
+            }
+            if keep_trace {
+                trace.push(tokens.copy());
+            }
+            state = Some(out.state);
+        }
+        sample::Sampled {
+            tokens,
+            steps_used,
+            trace,
+        }
+    })
+}
+
+/// Samples and scores the first `limit` puzzles (0 = all) of `ds`.
+pub fn evaluate(
+    model: &Model,
+    cfg: &RunConfig,
+    ds: &Dataset,
+    limit: usize,
+    device: Device,
+) -> Result<EvalResult> {
+    let n = if limit == 0 {
+        ds.len()
+    } else {
+        limit.min(ds.len())
+    };
+    tch::manual_seed(cfg.seed as i64);
+    let start = Instant::now();
+    let (mut exact, mut valid, mut optimal, mut ratio) = (0usize, 0usize, 0usize, 0.0f64);
+    let (mut tok_right, mut tok_total, mut steps) = (0i64, 0i64, 0usize);
+    let mut is_maze = false;
+    let bs = cfg.eval.batch.max(1);
+    for lo in (0..n).step_by(bs) {
+        let hi = (lo + bs).min(n);
+        let input = ds
+            .input
+            .narrow(0, lo as i64, (hi - lo) as i64)
+            .to_device(device);
+        let resp = ds
+            .resp
+            .narrow(0, lo as i64, (hi - lo) as i64)
+            .to_device(device);
+        let target = ds
+            .target
+            .narrow(0, lo as i64, (hi - lo) as i64)
+            .to_device(device);
+        let out = predict_batch(model, cfg, &input, &resp, false)?;
+        let right = out.tokens.eq_tensor(&target).logical_and(&resp);
+        tok_right += i64::try_from(right.sum(Kind::Int64))?;
+        tok_total += i64::try_from(resp.sum(Kind::Int64))?;
+        steps += out.steps_used.iter().sum::<usize>();
+        let rows = out.tokens.to_device(Device::Cpu);
+        for (k, i) in (lo..hi).enumerate() {
+            let toks = Vec::<i64>::try_from(rows.get(k as i64))?;
+            let pred = ds.info.decode(&toks);
+            let sc = ds.info.score(&ds.pairs[i], &pred);
+            exact += sc.exact as usize;
+            valid += sc.valid as usize;
+            if let Some(o) = sc.optimal {
+                is_maze = true;
+                optimal += o as usize;
+            }
+            ratio += sc.len_ratio.unwrap_or(0.0);
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let nf = n.max(1) as f64;
+    Ok(EvalResult {
+        n,
+        exact: exact as f64 / nf,
+        valid: valid as f64 / nf,
+        optimal: is_maze.then(|| optimal as f64 / nf),
+        len_ratio: is_maze.then(|| ratio / nf),
+        token_acc: tok_right as f64 / tok_total.max(1) as f64,
+        mean_steps: steps as f64 / nf,
+        wall_s: wall,
+        puzzles_per_s: n as f64 / wall.max(1e-9),
+    })
+}
+
+/// Evaluates a trainer's model on its test split, with the EMA weights when
+/// `eval.use_ema` (the default) and the run keeps an EMA.
+pub fn evaluate_trainer(tr: &Trainer, limit: usize) -> Result<EvalResult> {
+    match (&tr.ema, tr.cfg.eval.use_ema) {
+        (Some(ema), true) => {
+            let (vs, model) = crate::train::build_model(&tr.cfg, &tr.info, tr.device)?;
+            ema.copy_into(&vs);
+            evaluate(&model, &tr.cfg, &tr.test, limit, tr.device)
+        }
+        _ => evaluate(&tr.model, &tr.cfg, &tr.test, limit, tr.device),
+    }
+}
+
+/// Loads a trained run's weights (EMA by default) into a fresh model.
+pub fn load_model(
+    cfg: &RunConfig,
+    run_ckpt: &Path,
+    use_ema: bool,
+    device: Device,
+) -> Result<(VarStore, Model)> {
+    let info = crate::data::TaskInfo::from_config(cfg)?;
+    let (vs, model) = crate::train::build_model(cfg, &info, device)?;
+    let ck = crate::train::checkpoint::load(run_ckpt)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no checkpoint (train the run first)",
+            run_ckpt.display()
+        )
+    })?;
+    let prefix = if use_ema && ck.tensors.keys().any(|k| k.starts_with("ema/")) {
+        "ema"
+    } else {
+        "model"
+    };
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut t) in vs.variables() {
+            let src = ck
+                .get(&format!("{prefix}/{name}"))
+                .ok_or_else(|| anyhow::anyhow!("checkpoint lacks {prefix}/{name}"))?;
+            t.copy_(&src);
+        }
+        Ok(())
+    })?;
+    Ok((vs, model))
+}
+
+/// Masks every response position of an encoded question (for `trldm solve`).
+pub fn masked_input(info: &crate::data::TaskInfo, question: &[u8]) -> (Tensor, Tensor) {
+    let pair = crate::tasks::Pair {
+        question: question.to_vec(),
+        answer: question.to_vec(),
+    };
+    let e = info.encode(&pair);
+    debug_assert!(e.input.iter().zip(&e.resp).all(|(t, r)| !*r || *t == MASK));
+    let l = e.input.len() as i64;
+    (
+        Tensor::from_slice(&e.input).view([1, l]),
+        Tensor::from_slice(&e.resp).view([1, l]),
+    )
+}

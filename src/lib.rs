@@ -1,0 +1,17 @@
+//! trldm: Tiny Recursive Language Diffusion Models (TR-LDM).
+//!
+//! The paper (`../shared/paper/tr-ldm.txt`) maps onto the modules as:
+//! Algorithm 1-2 and Sec. 5.2 → [`model`]; Eq. 3, 6-9 → [`train::loss`];
+//! Algorithm 3 → [`train::deep_sup`]; Algorithm 4 → [`sample`]; Sec. 9
+//! metrics → [`tasks`] and [`eval`]; Sec. 7.1 tokenisation → [`data`].
+pub mod cmd;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod model;
+pub mod progress;
+pub mod run;
+pub mod sample;
+pub mod tasks;
+pub mod train;
+pub mod util;

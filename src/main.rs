@@ -1,0 +1,50 @@
+//! The `trldm` command line: parses arguments and dispatches to the library.
+use clap::{Parser, Subcommand};
+use trldm::cmd;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "trldm",
+    version,
+    about = "Tiny Recursive Language Diffusion Models: data, training, sampling, evaluation",
+    after_help = "Start with:\n  trldm doctor\n  trldm data gen maze --size 9 --count 1000 --out data/maze9/train.csv\n  trldm train --config sweeps/cpu/maze9.toml --run-dir runs/maze9"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print libtorch/CUDA/thread facts and which cluster tools are on PATH.
+    #[command(after_help = "Example:\n  trldm doctor")]
+    Doctor,
+    /// Generate, check, describe and convert puzzle data sets.
+    #[command(subcommand)]
+    Data(cmd::data::DataCmd),
+    Train(cmd::run::TrainArgs),
+    Eval(cmd::run::EvalArgs),
+    Solve(cmd::run::SolveArgs),
+    /// Throughput benchmarks (one JSON line each).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Command::Doctor => cmd::doctor::run().map(|_| 0),
+        Command::Data(c) => cmd::data::run(c),
+        Command::Train(a) => cmd::run::train(a, None),
+        Command::Eval(a) => cmd::run::eval(a).map(|_| 0),
+        Command::Solve(a) => cmd::run::solve(a).map(|_| 0),
+        Command::Bench(c) => cmd::bench::run(c).map(|_| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The pieces of Net_θ (App. A.1): RMSNorm, non-causal multi-head attention
+//! with RoPE, a SwiGLU feed-forward, the MLP-mixer token-mixing option, and
+//! the transformer block in pre-norm (App. A.1) or post-norm (TRM) form.
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+const NORM_EPS: f64 = 1e-6;
+
+/// RMSNorm (Zhang & Sennrich 2019); `weight = None` is TRM's scale-free form.
+#[derive(Debug)]
+pub struct RmsNorm {
+    weight: Option<Tensor>,
+    dim: i64,
+}
+
+impl RmsNorm {
+    pub fn new(vs: nn::Path, dim: i64, learned: bool) -> Self {
+        let weight = learned.then(|| vs.ones("weight", &[dim]));
+        RmsNorm { weight, dim }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.rms_norm([self.dim], self.weight.as_ref(), NORM_EPS)
+    }
+}
+
+/// Rotary position embedding tables (Su et al. 2024), half-split form:
+/// the head dims are paired as (i, i + hd/2).
+#[derive(Debug)]
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    pub fn new(seq_len: i64, head_dim: i64, device: tch::Device) -> Self {
+        let half = head_dim / 2;
+        let inv = Tensor::arange(half, (Kind::Float, device))
+            .g_mul_scalar(-2.0 * (10000f64).ln() / head_dim as f64)
+            .exp();
+        let pos = Tensor::arange(seq_len, (Kind::Float, device));
+        let ang = pos.unsqueeze(1) * inv.unsqueeze(0); // [L, hd/2]
+        let ang = Tensor::cat(&[&ang, &ang], 1); // [L, hd]
+        Rope {
+            cos: ang.cos(),
+            sin: ang.sin(),
+        }
+    }
+
+    /// Rotates `x` of shape [B, H, L, hd].
+    pub fn apply(&self, x: &Tensor) -> Tensor {
+        let hd = x.size()[3];
+        let x1 = x.narrow(3, 0, hd / 2);
+        let x2 = x.narrow(3, hd / 2, hd / 2);
+        let rotated = Tensor::cat(&[&x2.neg(), &x1], 3);
+        let (cos, sin) = (self.cos.to_kind(x.kind()), self.sin.to_kind(x.kind()));
+        x * cos + rotated * sin
+    }
+}
+
+/// Non-causal multi-head self-attention through `scaled_dot_product_attention`.
+#[derive(Debug)]
+pub struct Attention {
+    qkv: nn::Linear,
+    out: nn::Linear,
+    heads: i64,
+}
+
+impl Attention {
+    pub fn new(vs: nn::Path, d: i64, heads: i64) -> Self {
+        let cfg = nn::LinearConfig {
+            bias: false,
+            ..Default::default()
+        };
+        Attention {
+            qkv: nn::linear(&vs / "qkv", d, 3 * d, cfg),
+            out: nn::linear(&vs / "out", d, d, cfg),
+            heads,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, rope: Option<&Rope>) -> Tensor {
+        let (b, l, d) = x.size3().expect("[B, L, d]");
+        let hd = d / self.heads;
+        let qkv = self
+            .qkv
+            .forward(x)
+            .view([b, l, 3, self.heads, hd])
+            .permute([2, 0, 3, 1, 4]);
+        let (mut q, mut k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        if let Some(rope) = rope {
+            q = rope.apply(&q);
+            k = rope.apply(&k);
+        }
+        let a = Tensor::scaled_dot_product_attention::<Tensor>(
+            &q, &k, &v, None, 0.0, false, None, false,
+        );
+        self.out.forward(&a.transpose(1, 2).reshape([b, l, d]))
+    }
+}
+
+/// SwiGLU feed-forward (Shazeer 2020): W3 (silu(W1 x) * W2 x).
+#[derive(Debug)]
+pub struct SwiGlu {
+    w12: nn::Linear,
+    w3: nn::Linear,
+}
+
+impl SwiGlu {
+    pub fn new(vs: nn::Path, d_in: i64, hidden: i64) -> Self {
+        let cfg = nn::LinearConfig {
+            bias: false,
+            ..Default::default()
+        };
+        SwiGlu {
+            w12: nn::linear(&vs / "w12", d_in, 2 * hidden, cfg),
+            w3: nn::linear(&vs / "w3", hidden, d_in, cfg),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let gu = self.w12.forward(x).chunk(2, -1);
+        self.w3.forward(&(gu[0].silu() * &gu[1]))
+    }
+}
+
+/// The token mixer of a block: attention, or an MLP-mixer SwiGLU across
+/// positions (App. A.1, TRM's Sudoku variant).
+#[derive(Debug)]
+enum Mixer {
+    Attention(Attention),
+    Tokens(SwiGlu),
+}
+
+/// Where the norms sit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormPlace {
+    /// x + f(norm(x)) (App. A.1).
+    Pre,
+    /// norm(x + f(x)), scale-free RMSNorm (TRM).
+    Post,
+}
+
+/// One transformer (or mixer) block of Net_θ.
+#[derive(Debug)]
+pub struct Block {
+    mixer: Mixer,
+    ffn: SwiGlu,
+    norm1: RmsNorm,
+    norm2: RmsNorm,
+    place: NormPlace,
+}
+
+impl Block {
+    /// `seq_len` is needed only by the mixer (its weights span the positions).
+    pub fn new(
+        vs: nn::Path,
+        d: i64,
+        heads: i64,
+        ffn: i64,
+        mixer: bool,
+        seq_len: i64,
+        place: NormPlace,
+    ) -> Self {
+        let learned = place == NormPlace::Pre;
+        let mixer = if mixer {
+            Mixer::Tokens(SwiGlu::new(&vs / "mix", seq_len, 4 * seq_len))
+        } else {
+            Mixer::Attention(Attention::new(&vs / "attn", d, heads))
+        };
+        Block {
+            mixer,
+            ffn: SwiGlu::new(&vs / "ffn", d, ffn),
+            norm1: RmsNorm::new(&vs / "norm1", d, learned),
+            norm2: RmsNorm::new(&vs / "norm2", d, learned),
+            place,
+        }
+    }
+
+    fn mix(&self, x: &Tensor, rope: Option<&Rope>) -> Tensor {
+        match &self.mixer {
+            Mixer::Attention(a) => a.forward(x, rope),
+            Mixer::Tokens(m) => m.forward(&x.transpose(1, 2)).transpose(1, 2),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, rope: Option<&Rope>) -> Tensor {
+        match self.place {
+            NormPlace::Pre => {
+                let x = x + self.mix(&self.norm1.forward(x), rope);
+                &x + self.ffn.forward(&self.norm2.forward(&x))
+            }
+            NormPlace::Post => {
+                let x = self.norm1.forward(&(x + self.mix(x, rope)));
+                self.norm2.forward(&(&x + self.ffn.forward(&x)))
+            }
+        }
+    }
+}

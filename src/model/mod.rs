@@ -1,0 +1,307 @@
+//! The TR-LDM mask predictor (Sec. 5.2): token embedding e(·), the tiny
+//! network Net_θ reused recursively on an answer state y and a reasoning
+//! state z (Algorithm 1), deep recursion (Algorithm 2), the output head W_o
+//! and the halting head h_θ(y) (Sec. 5.4). The baselines of Sec. 9.3 are the
+//! same parts wired without recursion (`mdm`, `vanilla`).
+pub mod block;
+
+use crate::config::ModelConfig;
+use anyhow::{bail, Result};
+use block::{Block, NormPlace, RmsNorm, Rope};
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+/// Which model of the paper's tables (Sec. 9.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// TR-LDM trained one-step with Eq. 3.
+    Trldm,
+    /// TR-LDM with deep supervision over denoising steps (Algorithm 3).
+    TrldmDs,
+    /// Masked diffusion without recursion (LLaDA-style mask predictor).
+    Mdm,
+    /// Direct prediction: one non-recursive pass, no masking schedule.
+    Vanilla,
+    /// TRM supervised: recursion and deep supervision, no diffusion.
+    Trm,
+}
+
+impl Variant {
+    pub fn parse(s: &str) -> Result<Variant> {
+        Ok(match s {
+            "trldm" => Variant::Trldm,
+            "trldm-ds" => Variant::TrldmDs,
+            "mdm" => Variant::Mdm,
+            "vanilla" => Variant::Vanilla,
+            "trm" => Variant::Trm,
+            _ => bail!("model.variant = \"{s}\" is not one of trldm, trldm-ds, mdm, vanilla, trm"),
+        })
+    }
+
+    /// Uses the (y, z) recursion of Algorithms 1-2.
+    pub fn recursive(self) -> bool {
+        matches!(self, Variant::Trldm | Variant::TrldmDs | Variant::Trm)
+    }
+
+    /// Is a masked diffusion model (sampled with Algorithm 4).
+    pub fn diffusion(self) -> bool {
+        matches!(self, Variant::Trldm | Variant::TrldmDs | Variant::Mdm)
+    }
+}
+
+/// The shape of the data the model is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataShape {
+    pub vocab: i64,
+    pub seq_len: i64,
+    /// Grid height and width: learned 2D positions use (p mod H·W) / W, (p mod H·W) % W.
+    pub height: i64,
+    pub width: i64,
+}
+
+/// The recursive states of Sec. 5.2, each [B, L, d].
+#[derive(Debug)]
+pub struct State {
+    pub y: Tensor,
+    pub z: Tensor,
+}
+
+impl State {
+    /// Cuts the graph between denoising steps (Algorithm 3, line 15).
+    pub fn detach(&self) -> State {
+        State {
+            y: self.y.detach(),
+            z: self.z.detach(),
+        }
+    }
+}
+
+/// One denoising step's output.
+#[derive(Debug)]
+pub struct Output {
+    /// [B, L, V] token logits ℓ = W_o y.
+    pub logits: Tensor,
+    /// [B] halting logit; h_θ(y) = sigmoid(halt_logit).
+    pub halt_logit: Tensor,
+    pub state: State,
+}
+
+/// Embedding, Net_θ, heads.
+#[derive(Debug)]
+pub struct Model {
+    pub variant: Variant,
+    pub shape: DataShape,
+    d: i64,
+    n_rec: usize,
+    t_cycles: usize,
+    use_y: bool,
+    use_z: bool,
+    emb: nn::Embedding,
+    pos2d: Option<(Tensor, Tensor, Tensor, Tensor)>,
+    blocks: Vec<Block>,
+    rope: Option<Rope>,
+    norm_out: Option<RmsNorm>,
+    head: nn::Linear,
+    halt: nn::Linear,
+}
+
+impl Model {
+    pub fn new(vs: &nn::Path, cfg: &ModelConfig, shape: DataShape) -> Result<Model> {
+        let variant = Variant::parse(&cfg.variant)?;
+        let d = cfg.d as i64;
+        let heads = cfg.heads as i64;
+        let ffn = if cfg.ffn == 0 { 4 * d } else { cfg.ffn as i64 };
+        let place = match cfg.norm.as_str() {
+            "pre" => NormPlace::Pre,
+            "post" => NormPlace::Post,
+            other => bail!("model.norm = \"{other}\" is not one of pre, post"),
+        };
+        let mixer = cfg.block == "mixer";
+        let blocks = (0..cfg.layers)
+            .map(|i| Block::new(vs / "net" / i, d, heads, ffn, mixer, shape.seq_len, place))
+            .collect();
+        let device = vs.device();
+        let rope = (cfg.pos == "rope").then(|| Rope::new(shape.seq_len, d / heads, device));
+        let pos2d = (cfg.pos == "learned2d").then(|| {
+            let p = vs / "pos2d";
+            let rows = p.randn("row", &[shape.height, d], 0.0, 0.02);
+            let cols = p.randn("col", &[shape.width, d], 0.0, 0.02);
+            let cell = Tensor::arange(shape.seq_len, (Kind::Int64, device))
+                .remainder(shape.height * shape.width);
+            let (ri, ci) = (
+                cell.divide_scalar_mode(shape.width, "floor"),
+                cell.remainder(shape.width),
+            );
+            (rows, cols, ri, ci)
+        });
+        let emb = nn::embedding(vs / "emb", shape.vocab, d, Default::default());
+        let nocfg = nn::LinearConfig {
+            bias: false,
+            ..Default::default()
+        };
+        let head = nn::linear(vs / "head", d, shape.vocab, nocfg);
+        // TRM's halting head init: weight 0, bias -5 (REFERENCE.md).
+        let halt = nn::linear(
+            vs / "halt",
+            d,
+            1,
+            nn::LinearConfig {
+                ws_init: nn::Init::Const(0.0),
+                bs_init: Some(nn::Init::Const(-5.0)),
+                bias: true,
+            },
+        );
+        let norm_out = (place == NormPlace::Pre).then(|| RmsNorm::new(vs / "norm_out", d, true));
+        Ok(Model {
+            variant,
+            shape,
+            d,
+            n_rec: cfg.n_rec,
+            t_cycles: cfg.t_cycles,
+            use_y: cfg.use_y,
+            use_z: cfg.use_z,
+            emb,
+            pos2d,
+            blocks,
+            rope,
+            norm_out,
+            head,
+            halt,
+        })
+    }
+
+    pub fn device(&self) -> Device {
+        self.emb.ws.device()
+    }
+
+    /// x = e([p, r_t]) (+ learned 2D positions, Sec. 9.5).
+    pub fn embed(&self, tokens: &Tensor) -> Tensor {
+        let x = self.emb.forward(tokens);
+        match &self.pos2d {
+            Some((rows, cols, ri, ci)) => x + rows.index_select(0, ri) + cols.index_select(0, ci),
+            None => x,
+        }
+    }
+
+    /// Sec. 7.2: y = e([p, r]), z = 0.
+    pub fn init_state(&self, x: &Tensor) -> State {
+        State {
+            y: x.shallow_clone(),
+            z: x.zeros_like(),
+        }
+    }
+
+    /// Net_θ: the stack of blocks.
+    pub fn net(&self, h: &Tensor) -> Tensor {
+        let mut h = h.shallow_clone();
+        for b in &self.blocks {
+            h = b.forward(&h, self.rope.as_ref());
+        }
+        h
+    }
+
+    /// Algorithm 1 without the readout: n latent updates z = Net(x + y + z)
+    /// (Eq. 4), then y = Net(y + z) (Eq. 5).
+    ///
+    /// Ablations (Sec. 9.4): without z, the latent update sees no previous
+    /// z, so its n repeats compute the same value and one suffices; without
+    /// y, z = Net(x + z) and the answer is decoded through y = Net(z), which
+    /// is never fed back.
+    pub fn core(&self, x: &Tensor, s: &State) -> State {
+        if !self.use_z {
+            let z = self.net(&(x + &s.y));
+            let y = self.net(&(&s.y + &z));
+            return State { y, z };
+        }
+        let mut z = s.z.shallow_clone();
+        let y_in = self.use_y.then_some(&s.y);
+        for _ in 0..self.n_rec {
+            z = match y_in {
+                Some(y) => self.net(&(x + y + &z)),
+                None => self.net(&(x + &z)),
+            };
+        }
+        let y = match y_in {
+            Some(y) => self.net(&(y + &z)),
+            None => self.net(&z),
+        };
+        State { y, z }
+    }
+
+    /// Algorithm 2: T-1 cycles without gradients, then one with gradients.
+    pub fn deep_recursion(&self, x: &Tensor, s: State) -> State {
+        let mut s = s;
+        if self.t_cycles > 1 {
+            s = tch::no_grad(|| {
+                let mut s = s;
+                for _ in 0..self.t_cycles - 1 {
+                    s = self.core(x, &s);
+                }
+                s.detach()
+            });
+        }
+        self.core(x, &s)
+    }
+
+    /// ℓ = W_o y (after the output norm) and the halting logit of h_θ(y).
+    pub fn readout(&self, y: &Tensor) -> (Tensor, Tensor) {
+        let h = match &self.norm_out {
+            Some(n) => n.forward(y),
+            None => y.shallow_clone(),
+        };
+        let halt = self
+            .halt
+            .forward(&h.mean_dim(1, false, h.kind()))
+            .squeeze_dim(-1);
+        (self.head.forward(&h), halt)
+    }
+
+    /// One denoising step from tokens: embed, recurse from `state` (or from
+    /// the Sec. 7.2 initialisation), read out. Non-recursive variants compute
+    /// y = Net(x) and carry no state.
+    pub fn forward(&self, tokens: &Tensor, state: Option<State>) -> Output {
+        let x = self.embed(tokens);
+        let state = if self.variant.recursive() {
+            let s = state.unwrap_or_else(|| self.init_state(&x));
+            self.deep_recursion(&x, s)
+        } else {
+            State {
+                y: self.net(&x),
+                z: x.zeros_like(),
+            }
+        };
+        let (logits, halt_logit) = self.readout(&state.y);
+        Output {
+            logits,
+            halt_logit,
+            state,
+        }
+    }
+
+    /// Net applications per denoising step (forward), for FLOP estimates.
+    pub fn net_calls(&self) -> usize {
+        if self.variant.recursive() {
+            (self.n_rec + 1) * self.t_cycles
+        } else {
+            1
+        }
+    }
+
+    pub fn width(&self) -> i64 {
+        self.d
+    }
+}
+
+/// Parameters of a var store (all, and without the embedding/position tables).
+pub fn count_params(vs: &nn::VarStore) -> (i64, i64) {
+    let mut total = 0;
+    let mut non_emb = 0;
+    for (name, t) in vs.variables() {
+        let n = t.numel() as i64;
+        total += n;
+        if !name.starts_with("emb") && !name.starts_with("pos2d") {
+            non_emb += n;
+        }
+    }
+    (total, non_emb)
+}

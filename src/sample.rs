@@ -1,0 +1,279 @@
+//! Algorithm 4: sampling with low-confidence remasking.
+//!
+//! Start with every response position masked and y = e([p, r]), z = 0
+//! (Sec. 7.2). Each of N steps runs the deep recursion, fills the masked
+//! positions with the argmax, scores each filled position by its confidence
+//! (max softmax probability), and remasks the lowest-confidence ones so that
+//! exactly the schedule's number stays masked. The prompt and tokens already
+//! committed are copied through (App. A.2). The number committed per step is
+//! spread evenly as LLaDA does (linear), or follows MaskGIT's cosine.
+use crate::config::SampleConfig;
+use crate::data::{MASK, PAD};
+use crate::model::{Model, State};
+use anyhow::{bail, Result};
+use tch::{Kind, Tensor};
+
+/// Mask-ratio schedule t_1 = 1 > t_2 > ... > t_N ≈ 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// LLaDA: n // N per step, the first n % N steps one more.
+    Linear,
+    /// MaskGIT: masked after step s = floor(n · cos(π/2 · s/N)).
+    Cosine,
+}
+
+/// Which masked positions stay masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remask {
+    /// The lowest-confidence ones (Algorithm 4, line 10).
+    LowConfidence,
+    /// Uniformly random ones (the random-remask baseline, Table 1).
+    Random,
+}
+
+/// Sampling options (a parsed `[sample]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleOptions {
+    pub steps: usize,
+    pub schedule: Schedule,
+    pub remask: Remask,
+    pub temperature: f64,
+    pub reset_y_every: usize,
+    pub reset_z_every: usize,
+    /// Stop a sample once h_θ(y) > τ.
+    pub halt_tau: Option<f64>,
+}
+
+impl SampleOptions {
+    pub fn from_config(c: &SampleConfig) -> Result<SampleOptions> {
+        let schedule = match c.schedule.as_str() {
+            "linear" => Schedule::Linear,
+            "cosine" => Schedule::Cosine,
+            s => bail!("sample.schedule = \"{s}\" is not one of linear, cosine"),
+        };
+        let remask = match c.remask.as_str() {
+            "low_confidence" => Remask::LowConfidence,
+            "random" => Remask::Random,
+            s => bail!("sample.remask = \"{s}\" is not one of low_confidence, random"),
+        };
+        Ok(SampleOptions {
+            steps: c.steps,
+            schedule,
+            remask,
+            temperature: c.temperature,
+            reset_y_every: c.reset_y_every,
+            reset_z_every: c.reset_z_every,
+            halt_tau: c.halt.then_some(c.halt_tau),
+        })
+    }
+}
+
+/// How many response positions stay masked after step `s` (1-based) of `n_steps`,
+/// for rows with `n` response positions each ([B] int64).
+pub fn remaining_after(schedule: Schedule, n: &Tensor, s: usize, n_steps: usize) -> Tensor {
+    if s >= n_steps {
+        return n.zeros_like();
+    }
+    match schedule {
+        Schedule::Linear => {
+            let base = n.divide_scalar_mode(n_steps as i64, "floor");
+            let extra = n.remainder(n_steps as i64).clamp_max(s as i64);
+            n - (base * s as i64 + extra)
+        }
+        Schedule::Cosine => {
+            let ratio = (std::f64::consts::FRAC_PI_2 * s as f64 / n_steps as f64).cos();
+            (n.to_kind(Kind::Double) * ratio)
+                .floor()
+                .to_kind(Kind::Int64)
+        }
+    }
+}
+
+/// Fills the masked positions of `tokens` with `pred` and remasks the
+/// lowest-`conf` ones so that `keep` [B] positions per row stay masked.
+/// Positions not masked in `tokens` are copied through unchanged.
+pub fn commit(
+    tokens: &Tensor,
+    pred: &Tensor,
+    conf: &Tensor,
+    resp: &Tensor,
+    keep: &Tensor,
+) -> Tensor {
+    let masked = tokens.eq(MASK).logical_and(resp);
+    let filled = tokens.where_self(&masked.logical_not(), pred);
+    // Unmasked positions rank last: they are never remasked.
+    let score = conf
+        .to_kind(Kind::Float)
+        .masked_fill(&masked.logical_not(), f64::INFINITY);
+    let order = score.argsort(1, false);
+    let (b, l) = tokens.size2().expect("[B, L]");
+    let ranks = Tensor::arange(l, (Kind::Int64, tokens.device())).expand([b, l], false);
+    let rank = order.zeros_like().scatter(1, &order, &ranks);
+    let stay = rank.lt_tensor(&keep.unsqueeze(1)).logical_and(&masked);
+    filled.masked_fill(&stay, MASK)
+}
+
+/// Argmax predictions and their confidences from logits; PAD and MASK are
+/// never predicted. With `temperature > 0`, Gumbel noise picks the token
+/// (LLaDA), and the confidence stays the model's softmax probability of it.
+pub fn predict(logits: &Tensor, temperature: f64) -> (Tensor, Tensor) {
+    let logits = logits.to_kind(Kind::Float);
+    let v = logits.size()[2];
+    let banned = Tensor::from_slice(&[PAD, MASK]).to_device(logits.device());
+    let mut forbid = Tensor::zeros([v], (Kind::Bool, logits.device()));
+    let _ = forbid.index_fill_(0, &banned, 1);
+    let logits = logits.masked_fill(&forbid, f64::NEG_INFINITY);
+    let probs = logits.softmax(-1, Kind::Float);
+    let pred = if temperature > 0.0 {
+        let u = logits.rand_like().clamp(1e-10, 1.0 - 1e-10);
+        let gumbel = -(-u.log()).log();
+        (&logits / temperature + gumbel).argmax(-1, false)
+    } else {
+        logits.argmax(-1, false)
+    };
+    let conf = probs.gather(2, &pred.unsqueeze(-1), false).squeeze_dim(-1);
+    (pred, conf)
+}
+
+/// The result of sampling a batch.
+pub struct Sampled {
+    /// [B, L] final tokens.
+    pub tokens: Tensor,
+    /// Denoising steps used per sample (N, or fewer with halting).
+    pub steps_used: Vec<usize>,
+    /// The tokens after each step (when asked for).
+    pub trace: Vec<Tensor>,
+}
+
+/// Algorithm 4 on a batch: `input` [B, L] has MASK at response positions
+/// (`resp` [B, L] bool). Runs without gradients.
+pub fn sample(
+    model: &Model,
+    input: &Tensor,
+    resp: &Tensor,
+    opts: &SampleOptions,
+    keep_trace: bool,
+) -> Sampled {
+    tch::no_grad(|| {
+        let b = input.size()[0] as usize;
+        let n = input
+            .eq(MASK)
+            .logical_and(resp)
+            .sum_dim_intlist(1, false, Kind::Int64);
+        let mut tokens = input.shallow_clone();
+        let mut state: Option<State> = None;
+        let mut done = Tensor::zeros([b as i64], (Kind::Bool, input.device()));
+        let mut steps_used = vec![opts.steps; b];
+        let mut trace = Vec::new();
+        for s in 1..=opts.steps {
+            let out = model.forward(&tokens, state.take());
+            let (pred, conf) = predict(&out.logits, opts.temperature);
+            let conf = match opts.remask {
+                Remask::LowConfidence => conf,
+                Remask::Random => conf.rand_like(),
+            };
+            let keep = remaining_after(opts.schedule, &n, s, opts.steps);
+            let halting = match opts.halt_tau {
+                Some(tau) => out
+                    .halt_logit
+                    .sigmoid()
+                    .gt(tau)
+                    .logical_and(&done.logical_not()),
+                None => done.zeros_like(),
+            };
+            // A halting sample commits everything now.
+            let keep = keep.masked_fill(&halting, 0);
+            let next = commit(&tokens, &pred, &conf, resp, &keep);
+            let next = next.where_self(&done.logical_not().unsqueeze(1), &tokens);
+            for (i, h) in Vec::<bool>::try_from(&halting)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                if *h {
+                    steps_used[i] = s;
+                }
+            }
+            done = done.logical_or(&halting);
+            tokens = next;
+            if keep_trace {
+                trace.push(tokens.copy());
+            }
+            state = Some(next_state(model, &tokens, out.state, s, opts));
+            if opts.halt_tau.is_some() && bool::try_from(done.all()).unwrap_or(false) {
+                break;
+            }
+        }
+        Sampled {
+            tokens,
+            steps_used,
+            trace,
+        }
+    })
+}
+
+/// (y, z) carried to the next step, re-initialised every k steps when asked
+/// (`reset_y_every`, `reset_z_every`; Tables 4-5 use reset_z_every = 1).
+fn next_state(
+    model: &Model,
+    tokens: &Tensor,
+    s: State,
+    step: usize,
+    opts: &SampleOptions,
+) -> State {
+    let due = |k: usize| k > 0 && step % k == 0;
+    let y = if due(opts.reset_y_every) {
+        model.embed(tokens)
+    } else {
+        s.y
+    };
+    let z = if due(opts.reset_z_every) {
+        s.z.zeros_like()
+    } else {
+        s.z
+    };
+    State { y, z }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_schedule_spreads_commits_evenly_like_llada() {
+        let n = Tensor::from_slice(&[10i64, 3, 0]);
+        let rem: Vec<Vec<i64>> = (1..=4)
+            .map(|s| Vec::<i64>::try_from(remaining_after(Schedule::Linear, &n, s, 4)).unwrap())
+            .collect();
+        // 10 over 4 steps: 3, 3, 2, 2 committed; 3 over 4: 1, 1, 1, 0.
+        assert_eq!(
+            rem,
+            vec![vec![7, 2, 0], vec![4, 1, 0], vec![2, 0, 0], vec![0, 0, 0]]
+        );
+    }
+
+    #[test]
+    fn cosine_schedule_is_monotone_and_ends_at_zero() {
+        let n = Tensor::from_slice(&[81i64]);
+        let mut prev = 81;
+        for s in 1..=8 {
+            let r = i64::try_from(remaining_after(Schedule::Cosine, &n, s, 8).get(0)).unwrap();
+            assert!(r <= prev);
+            prev = r;
+        }
+        assert_eq!(prev, 0);
+    }
+
+    #[test]
+    fn commit_keeps_lowest_confidence_masked_and_copies_the_rest() {
+        let tokens = Tensor::from_slice(&[5i64, MASK, MASK, MASK, 7]).view([1, 5]);
+        let resp = Tensor::from_slice(&[false, true, true, true, true]).view([1, 5]);
+        let pred = Tensor::from_slice(&[9i64, 2, 3, 4, 9]).view([1, 5]);
+        let conf = Tensor::from_slice(&[0.0f32, 0.9, 0.1, 0.5, 0.0]).view([1, 5]);
+        let out = commit(&tokens, &pred, &conf, &resp, &Tensor::from_slice(&[1i64]));
+        assert_eq!(
+            Vec::<i64>::try_from(out.view([-1])).unwrap(),
+            vec![5, 2, MASK, 4, 7]
+        );
+    }
+}

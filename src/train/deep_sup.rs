@@ -1,0 +1,98 @@
+//! Algorithm 3 (TR-LDM-DS): deep supervision over denoising iterations, and
+//! the TRM baseline (the same loop without diffusion: the input stays fully
+//! masked and every response position is supervised at every step).
+//!
+//! Per minibatch: r = all [MASK], y = e([p, r]), z = 0; for s = 1..N_sup:
+//! deep recursion (line 6), loss on the positions masked now (Eq. 3, line 9)
+//! plus λ_halt · BCE(h_θ(y), 1[r̂ = r_0]) (line 11), one optimizer update
+//! (line 12); samples with h_θ(y) > τ leave (line 13, after at least
+//! `min_sup_steps`); low-confidence remask to the next ratio t_{s+1}
+//! (line 14); detach y, z (line 15).
+use super::{loss, Trainer};
+use crate::data::{Batch, MASK};
+use crate::model::{State, Variant};
+use crate::sample::{commit, predict, remaining_after, Schedule};
+use tch::{Kind, Tensor};
+
+/// Runs Algorithm 3 on one minibatch. Returns the last loss and, per
+/// update, the gradient norm — or why training must stop. Stops early when
+/// the run reaches `max_steps` updates.
+pub fn minibatch(
+    tr: &mut Trainer,
+    batch: &Batch,
+    max_steps: u64,
+    inject_nan: bool,
+) -> (f64, Result<Vec<f64>, String>) {
+    let cfg = tr.cfg.train.clone();
+    let diffusion = tr.model.variant == Variant::TrldmDs;
+    let schedule = if tr.cfg.sample.schedule == "cosine" {
+        Schedule::Cosine
+    } else {
+        Schedule::Linear
+    };
+    let mut tokens = batch.input.shallow_clone();
+    let mut target = batch.target.shallow_clone();
+    let mut resp = batch.resp.shallow_clone();
+    let mut weight = batch.weight.shallow_clone();
+    let mut n = resp.sum_dim_intlist(1, false, Kind::Int64);
+    let mut state: Option<State> = None;
+    let mut norms = Vec::new();
+    let mut last_loss = f64::NAN;
+    for s in 1..=cfg.n_sup {
+        if tr.step >= max_steps {
+            break;
+        }
+        let lr = super::optim::lr_at(&cfg, tr.step as usize);
+        let out = tr.forward(&tokens, state.take());
+        let masked = tokens.eq(MASK).logical_and(&resp);
+        let l_r = resp.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
+        let main = if diffusion {
+            let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
+            loss::mdm_loss(&out.logits, &target, &masked, &t, &l_r, &weight)
+        } else {
+            loss::response_ce(&out.logits, &target, &resp, &weight)
+        };
+        let correct = loss::exact_match(&out.logits.detach(), &target, &resp);
+        let mut total = main + loss::halt_loss(&out.halt_logit, &correct) * cfg.lambda_halt;
+        if inject_nan && s == 1 {
+            total = total * f64::NAN;
+        }
+        last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
+        match tr.update(&total, lr) {
+            Ok(g) => norms.push(g),
+            Err(reason) => return (last_loss, Err(reason)),
+        }
+        if s == cfg.n_sup {
+            break;
+        }
+        // Line 13: halted samples leave the loop.
+        let stay = if cfg.halting && s >= cfg.min_sup_steps {
+            out.halt_logit.detach().sigmoid().le(cfg.halt_tau)
+        } else {
+            out.halt_logit.ones_like().to_kind(Kind::Bool)
+        };
+        let keep_rows = stay.nonzero().squeeze_dim(1);
+        if keep_rows.numel() == 0 {
+            break;
+        }
+        // Line 14: low-confidence remask to the next ratio (diffusion only).
+        if diffusion {
+            let (pred, conf) = predict(&out.logits.detach(), 0.0);
+            let keep = remaining_after(schedule, &n, s, cfg.n_sup);
+            tokens = commit(&tokens, &pred, &conf, &resp, &keep);
+        }
+        // Line 15: detach, and keep only the rows still in the loop.
+        let sel = |t: &Tensor| t.index_select(0, &keep_rows);
+        let st = out.state.detach();
+        state = Some(State {
+            y: sel(&st.y),
+            z: sel(&st.z),
+        });
+        tokens = sel(&tokens);
+        target = sel(&target);
+        resp = sel(&resp);
+        weight = sel(&weight);
+        n = sel(&n);
+    }
+    (last_loss, Ok(norms))
+}

@@ -1,0 +1,532 @@
+//! Training a run: one-step masked-diffusion training (Eq. 3, with an
+//! optional k-step unroll), the direct-prediction baseline, and the
+//! deep-supervised loop of Algorithm 3 (`deep_sup`); checkpoints, resume,
+//! divergence detection, logging and periodic evaluation.
+pub mod checkpoint;
+pub mod deep_sup;
+pub mod loss;
+pub mod optim;
+
+use crate::config::RunConfig;
+use crate::data::{self, Batch, Dataset, TaskInfo, MASK};
+use crate::eval;
+use crate::model::{count_params, DataShape, Model, Variant};
+use crate::run::{RunDir, State as RunState};
+use crate::sample::{commit, predict};
+use anyhow::{bail, Context, Result};
+use optim::{lr_at, AdamW, Ema};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::io::Write;
+use std::time::Instant;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// How a training call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// All steps done (and, unless disabled, evaluated).
+    Finished { step: u64 },
+    /// A NaN/inf loss or an exploding gradient stopped the run; the last
+    /// good checkpoint is kept.
+    Diverged { step: u64, reason: String },
+    /// Stopped on request (signal) after writing a checkpoint.
+    Stopped { step: u64 },
+}
+
+/// Knobs of one `train` call that are not part of the run's config.
+#[derive(Default)]
+pub struct TrainOptions {
+    /// Continue from `<run>/ckpt` when a checkpoint exists.
+    pub resume: bool,
+    /// Evaluate on the test split at the end and write `eval.csv`.
+    pub final_eval: bool,
+    /// Testing aid: replace the loss at this step with NaN.
+    pub inject_nan_at: Option<u64>,
+    /// Polled every step; when true, checkpoint and return `Stopped`.
+    pub should_stop: Option<Box<dyn Fn(u64) -> bool>>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// `auto` = the first GPU when CUDA is available, else the CPU.
+pub fn resolve_device(spec: &str) -> Result<Device> {
+    Ok(match spec {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        s => match s.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+            Some(i) => Device::Cuda(i),
+            None => bail!("train.device = \"{s}\" is not one of auto, cpu, cuda, cuda:N"),
+        },
+    })
+}
+
+/// Applies `train.threads` (0 leaves libtorch's default).
+pub fn apply_threads(cfg: &RunConfig) {
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads as i32);
+    }
+}
+
+/// Builds the model of a config on `device`, initialised from the run's seed.
+pub fn build_model(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarStore, Model)> {
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(device);
+    let (h, w) = info.grid();
+    let shape = DataShape {
+        vocab: info.vocab() as i64,
+        seq_len: info.seq_len() as i64,
+        height: h as i64,
+        width: w as i64,
+    };
+    let model = Model::new(&vs.root(), &cfg.model, shape)?;
+    Ok((vs, model))
+}
+
+/// The random stream of training step `step` (and purpose `stream`): every
+/// random choice of a step comes from it, so resuming at a step repeats
+/// exactly what an uninterrupted run does.
+pub fn step_rng(seed: u64, step: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(step.wrapping_mul(4).wrapping_add(stream));
+    r
+}
+
+/// Minibatch row indices of a step (uniform, with replacement).
+fn batch_indices(rng: &mut ChaCha8Rng, n: usize, b: usize) -> Vec<usize> {
+    (0..b).map(|_| rng.gen_range(0..n)).collect()
+}
+
+/// Everything a training run holds.
+pub struct Trainer {
+    pub cfg: RunConfig,
+    pub info: TaskInfo,
+    pub device: Device,
+    pub vs: VarStore,
+    pub model: Model,
+    pub opt: AdamW,
+    pub ema: Option<Ema>,
+    pub train: Dataset,
+    pub test: Dataset,
+    pub step: u64,
+}
+
+impl Trainer {
+    /// Loads the data and builds a fresh model and optimizer.
+    pub fn new(cfg: &RunConfig) -> Result<Trainer> {
+        apply_threads(cfg);
+        let device = resolve_device(&cfg.train.device)?;
+        let info = TaskInfo::from_config(cfg)?;
+        let (train_pairs, test_pairs) = data::load_splits(cfg)?;
+        let train = Dataset::new(info, train_pairs).context("training split")?;
+        let test = Dataset::new(info, test_pairs).context("test split")?;
+        let (vs, model) = build_model(cfg, &info, device)?;
+        let opt = AdamW::new(&vs, &cfg.train);
+        let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&opt.params, cfg.train.ema));
+        Ok(Trainer {
+            cfg: cfg.clone(),
+            info,
+            device,
+            vs,
+            model,
+            opt,
+            ema,
+            train,
+            test,
+            step: 0,
+        })
+    }
+
+    /// All tensors of a checkpoint: model, EMA, AdamW moments.
+    fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .opt
+            .params
+            .iter()
+            .map(|(n, p)| (format!("model/{n}"), p.shallow_clone()))
+            .collect();
+        if let Some(ema) = &self.ema {
+            out.extend(
+                ema.shadow
+                    .iter()
+                    .map(|(n, t)| (format!("ema/{n}"), t.shallow_clone())),
+            );
+        }
+        out.extend(self.opt.state());
+        out
+    }
+
+    pub fn save(&self, run: &RunDir) -> Result<()> {
+        checkpoint::save(
+            &run.ckpt_dir(),
+            self.step,
+            self.opt.t,
+            &self.cfg.to_toml_string(),
+            &self.checkpoint_tensors(),
+        )
+    }
+
+    /// Restores model, EMA and optimizer from `<run>/ckpt`; false when there is none.
+    pub fn restore(&mut self, run: &RunDir) -> Result<bool> {
+        let Some(ck) = checkpoint::load(&run.ckpt_dir())? else {
+            return Ok(false);
+        };
+        tch::no_grad(|| -> Result<()> {
+            for (name, p) in &mut self.opt.params {
+                let src = ck.get(&format!("model/{name}")).with_context(|| {
+                    format!(
+                        "checkpoint lacks model/{name}: was it written by another model config?"
+                    )
+                })?;
+                if src.size() != p.size() {
+                    bail!(
+                        "checkpoint model/{name} has shape {:?}, the model {:?}",
+                        src.size(),
+                        p.size()
+                    );
+                }
+                p.copy_(&src);
+            }
+            if let Some(ema) = &mut self.ema {
+                for (name, s) in &mut ema.shadow {
+                    if let Some(src) = ck.get(&format!("ema/{name}")) {
+                        s.copy_(&src);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        self.opt.load_state(&|n| ck.get(n), ck.meta.adam_t)?;
+        self.step = ck.meta.step;
+        Ok(true)
+    }
+
+    /// One optimizer update from a loss: backward, gradient norm, clip, AdamW, EMA.
+    /// Returns the gradient norm before clipping, or the reason to stop.
+    fn update(&mut self, loss: &Tensor, lr: f64) -> std::result::Result<f64, String> {
+        let lv = f64::try_from(loss).unwrap_or(f64::NAN);
+        if !lv.is_finite() {
+            return Err(format!("loss is {lv} at step {}", self.step + 1));
+        }
+        self.opt.zero_grad();
+        loss.backward();
+        let gn = self.opt.grad_norm();
+        if !gn.is_finite() || gn > self.cfg.train.max_grad_norm {
+            return Err(format!(
+                "gradient norm {gn:.3e} at step {} (limit train.max_grad_norm = {:.1e})",
+                self.step + 1,
+                self.cfg.train.max_grad_norm
+            ));
+        }
+        self.opt.clip(gn, self.cfg.train.grad_clip);
+        self.opt.step(lr);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.opt.params);
+        }
+        self.step += 1;
+        Ok(gn)
+    }
+
+    /// One minibatch of training: one update (one-step and vanilla) or up to
+    /// N_sup updates (Algorithm 3). Returns the loss and the gradient norms,
+    /// or why the run diverged.
+    pub fn train_step(&mut self, inject_nan: bool) -> std::result::Result<(f64, Vec<f64>), String> {
+        let lr = lr_at(&self.cfg.train, self.step as usize);
+        let batch = self.minibatch();
+        let loss = match self.model.variant {
+            Variant::Trldm | Variant::Mdm => self.one_step_loss(&batch, inject_nan),
+            Variant::Vanilla => self.vanilla_loss(&batch, inject_nan),
+            Variant::TrldmDs | Variant::Trm => {
+                let max = self.cfg.train.steps as u64;
+                let (lv, res) = deep_sup::minibatch(self, &batch, max, inject_nan);
+                return res.map(|g| (lv, g));
+            }
+        };
+        let lv = f64::try_from(&loss).unwrap_or(f64::NAN);
+        self.update(&loss, lr).map(|g| (lv, vec![g]))
+    }
+
+    /// The minibatch of the current step.
+    fn minibatch(&self) -> Batch {
+        let mut rng = step_rng(self.cfg.seed, self.step, 0);
+        let idx = batch_indices(&mut rng, self.train.len(), self.cfg.train.batch);
+        let mut aug = step_rng(self.cfg.seed, self.step, 2);
+        let aug = self.cfg.task.augment_online.then_some(&mut aug);
+        self.train.batch(&idx, self.device, aug)
+    }
+
+    /// Eq. 3 on one minibatch, with `train.unroll` denoising steps whose
+    /// (y, z) are carried and detached between steps (Tables 4-5).
+    fn one_step_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
+        let mut rng = step_rng(self.cfg.seed, self.step, 1);
+        let (b, l) = batch.target.size2().expect("[B, L]");
+        let eps = self.cfg.train.eps;
+        let t: Vec<f32> = (0..b)
+            .map(|_| (eps + (1.0 - eps) * rng.gen::<f64>()) as f32)
+            .collect();
+        let u: Vec<f32> = (0..b * l).map(|_| rng.gen::<f32>()).collect();
+        let t = Tensor::from_slice(&t).to_device(self.device);
+        let u = Tensor::from_slice(&u).view([b, l]).to_device(self.device);
+        let mask = u.lt_tensor(&t.unsqueeze(1)).logical_and(&batch.resp);
+        let mut tokens = batch.target.masked_fill(&mask, MASK);
+        let l_r = batch
+            .resp
+            .sum_dim_intlist(1, false, Kind::Float)
+            .clamp_min(1.0);
+        let k = self.cfg.train.unroll;
+        let mut t_cur = t;
+        let mut state = None;
+        let mut total = Tensor::zeros([], (Kind::Float, self.device));
+        for j in 0..k {
+            let out = self.forward(&tokens, state);
+            let masked = tokens.eq(MASK).logical_and(&batch.resp);
+            total += loss::mdm_loss(
+                &out.logits,
+                &batch.target,
+                &masked,
+                &t_cur,
+                &l_r,
+                &batch.weight,
+            );
+            if j + 1 < k {
+                // Low-confidence remask down to the next ratio, as sampling does.
+                let n_masked = masked.sum_dim_intlist(1, false, Kind::Int64);
+                let keep =
+                    (n_masked * (k - j - 1) as i64).divide_scalar_mode((k - j) as i64, "floor");
+                let (pred, conf) = predict(&out.logits.detach(), 0.0);
+                tokens = commit(&tokens, &pred, &conf, &batch.resp, &keep);
+                t_cur = keep.to_kind(Kind::Float).clamp_min(1.0) / &l_r;
+                state = Some(out.state.detach());
+            } else {
+                state = None;
+            }
+        }
+        drop(state);
+        let total = total / k as f64;
+        if inject_nan {
+            total * f64::NAN
+        } else {
+            total
+        }
+    }
+
+    /// The direct-prediction baseline: cross-entropy on every response
+    /// position from the fully masked input, in one pass.
+    fn vanilla_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
+        let out = self.forward(&batch.input, None);
+        let l = loss::response_ce(&out.logits, &batch.target, &batch.resp, &batch.weight);
+        if inject_nan {
+            l * f64::NAN
+        } else {
+            l
+        }
+    }
+
+    /// A forward pass under bf16 autocast on CUDA (when enabled).
+    pub fn forward(
+        &self,
+        tokens: &Tensor,
+        state: Option<crate::model::State>,
+    ) -> crate::model::Output {
+        let amp = self.cfg.train.bf16 && self.device.is_cuda();
+        tch::autocast(amp, || self.model.forward(tokens, state))
+    }
+}
+
+/// Appends rows to `train.csv`, keeping (on resume) only rows up to the
+/// checkpoint's step so the curve has no duplicates.
+struct TrainLog {
+    file: std::fs::File,
+}
+
+const TRAIN_HEADER: &str = "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_exact,eval_valid,eval_optimal,eval_token_acc";
+
+impl TrainLog {
+    fn open(run: &RunDir, keep_until: u64) -> Result<TrainLog> {
+        let path = run.train_csv();
+        let mut text = format!("{TRAIN_HEADER}\n");
+        if keep_until > 0 {
+            if let Ok(old) = std::fs::read_to_string(&path) {
+                for line in old.lines().skip(1) {
+                    let step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
+                    if matches!(step, Some(s) if s <= keep_until) && line.split(',').count() == 10 {
+                        text.push_str(line);
+                        text.push('\n');
+                    }
+                }
+            }
+        }
+        crate::util::write_atomic(&path, text.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok(TrainLog { file })
+    }
+
+    fn row(&mut self, r: &LogRow) -> Result<()> {
+        let e = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+        writeln!(
+            self.file,
+            "{},{:.6},{:.6e},{:.6},{:.1},{:.2},{},{},{},{}",
+            r.step,
+            r.loss,
+            r.lr,
+            r.grad_norm,
+            r.tokens_per_s,
+            r.elapsed_s,
+            e(r.eval.as_ref().map(|m| m.exact)),
+            e(r.eval.as_ref().map(|m| m.valid)),
+            e(r.eval.as_ref().and_then(|m| m.optimal)),
+            e(r.eval.as_ref().map(|m| m.token_acc)),
+        )?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+struct LogRow {
+    step: u64,
+    loss: f64,
+    lr: f64,
+    grad_norm: f64,
+    tokens_per_s: f64,
+    elapsed_s: f64,
+    eval: Option<eval::EvalResult>,
+}
+
+/// Trains the run in `run` (creating it), following `opts`.
+pub fn train(cfg: &RunConfig, run: &RunDir, opts: TrainOptions) -> Result<Outcome> {
+    std::fs::create_dir_all(&run.root)
+        .with_context(|| format!("{}: cannot create run folder", run.root.display()))?;
+    crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
+    let mut tr = Trainer::new(cfg)?;
+    let resumed = opts.resume && tr.restore(run)?;
+    let (n_all, n_net) = count_params(&tr.vs);
+    if !opts.quiet {
+        eprintln!(
+            "trldm train: {} | {} params ({} without embeddings) | {} train / {} test puzzles | device {:?}{}",
+            cfg.model.variant,
+            n_all,
+            n_net,
+            tr.train.len(),
+            tr.test.len(),
+            tr.device,
+            if resumed {
+                format!(" | resumed at step {}", tr.step)
+            } else {
+                String::new()
+            }
+        );
+    }
+    run.set_status(RunState::Running, tr.step, "")?;
+    let mut log = TrainLog::open(run, tr.step)?;
+    let outcome = train_loop(&mut tr, run, &opts, &mut log)?;
+    match &outcome {
+        Outcome::Finished { step } => {
+            tr.save(run)?;
+            if opts.final_eval {
+                let res = eval::evaluate_trainer(&tr, cfg.eval.n)?;
+                eval::write_csv(&run.eval_csv(), &res)?;
+                if !opts.quiet {
+                    eprintln!("trldm train: final eval {}", res.summary());
+                }
+                run.set_status(RunState::Done, *step, "")?;
+            } else {
+                run.set_status(RunState::Running, *step, "trained; evaluation pending")?;
+            }
+        }
+        Outcome::Diverged { step, reason } => {
+            run.set_status(RunState::Diverged, *step, reason)?;
+            eprintln!(
+                "trldm train: diverged: {reason}; the last good checkpoint is kept in {}",
+                run.ckpt_dir().display()
+            );
+        }
+        Outcome::Stopped { step } => {
+            tr.save(run)?;
+            run.set_status(RunState::Running, *step, "stopped; resumable")?;
+            if !opts.quiet {
+                eprintln!(
+                    "trldm train: stopped at step {step}; checkpoint written, resume with --resume"
+                );
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn train_loop(
+    tr: &mut Trainer,
+    run: &RunDir,
+    opts: &TrainOptions,
+    log: &mut TrainLog,
+) -> Result<Outcome> {
+    let cfg = tr.cfg.clone();
+    let steps = cfg.train.steps as u64;
+    let tokens_per_step = (cfg.train.batch * tr.info.seq_len() * cfg.train.unroll) as f64;
+    let progress = crate::progress::Progress::new(steps, tr.step, opts.quiet);
+    let start = Instant::now();
+    let mut window = (Instant::now(), tr.step);
+    let mut last_gn = 0.0;
+    while tr.step < steps {
+        if let Some(stop) = &opts.should_stop {
+            if stop(tr.step) {
+                return Ok(Outcome::Stopped { step: tr.step });
+            }
+        }
+        let lr = lr_at(&cfg.train, tr.step as usize);
+        let inject = opts.inject_nan_at == Some(tr.step + 1);
+        let (loss_v, gns) = match tr.train_step(inject) {
+            Ok(r) => r,
+            Err(reason) => {
+                return Ok(Outcome::Diverged {
+                    step: tr.step,
+                    reason,
+                })
+            }
+        };
+        last_gn = gns.last().copied().unwrap_or(last_gn);
+        progress.set(tr.step, loss_v);
+        let every = |k: usize| k > 0 && (tr.step % k as u64 == 0 || tr.step == steps);
+        let do_eval = every(cfg.train.eval_every);
+        if every(cfg.train.log_every) || do_eval || tr.step == steps {
+            let secs = window.0.elapsed().as_secs_f64().max(1e-9);
+            let rate = (tr.step - window.1) as f64 * tokens_per_step / secs;
+            window = (Instant::now(), tr.step);
+            let ev = if do_eval {
+                Some(eval::evaluate_trainer(tr, cfg.eval.n_during)?)
+            } else {
+                None
+            };
+            let row = LogRow {
+                step: tr.step,
+                loss: loss_v,
+                lr,
+                grad_norm: last_gn,
+                tokens_per_s: rate,
+                elapsed_s: start.elapsed().as_secs_f64(),
+                eval: ev,
+            };
+            progress.log(&format!(
+                "step {} loss {:.4} lr {:.2e} gnorm {:.3} {:.0} tok/s{}",
+                row.step,
+                row.loss,
+                row.lr,
+                row.grad_norm,
+                row.tokens_per_s,
+                row.eval
+                    .as_ref()
+                    .map(|e| format!(" | eval {}", e.summary()))
+                    .unwrap_or_default()
+            ));
+            log.row(&row)?;
+        }
+        if every(cfg.train.ckpt_every) && tr.step < steps {
+            tr.save(run)?;
+            run.set_status(RunState::Running, tr.step, "")?;
+        }
+    }
+    progress.finish();
+    Ok(Outcome::Finished { step: tr.step })
+}

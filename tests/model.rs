@@ -1,0 +1,242 @@
+//! The recursive denoiser (Algorithms 1-2) and the sampler (Algorithm 4)
+//! on real libtorch, CPU.
+use tch::{nn, Device, Kind, Tensor};
+use trldm::config::ModelConfig;
+use trldm::data::MASK;
+use trldm::model::{DataShape, Model, State};
+use trldm::sample::{remaining_after, sample, Remask, SampleOptions, Schedule};
+
+const SHAPE: DataShape = DataShape {
+    vocab: 7,
+    seq_len: 16,
+    height: 4,
+    width: 4,
+};
+
+fn cfg(f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
+    let mut c = ModelConfig {
+        d: 16,
+        heads: 2,
+        layers: 1,
+        ..Default::default()
+    };
+    f(&mut c);
+    c
+}
+
+fn build(c: &ModelConfig) -> (nn::VarStore, Model) {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = Model::new(&vs.root(), c, SHAPE).unwrap();
+    (vs, m)
+}
+
+fn tokens(b: i64) -> Tensor {
+    Tensor::randint_low(2, 7, [b, 16], (Kind::Int64, Device::Cpu))
+}
+
+#[test]
+fn output_shapes_for_every_option() {
+    let mut n = 0;
+    for variant in ["trldm", "trldm-ds", "mdm", "vanilla", "trm"] {
+        for block in ["attention", "mixer"] {
+            for norm in ["pre", "post"] {
+                for pos in ["rope", "learned2d", "none"] {
+                    if block == "mixer" && pos == "rope" {
+                        continue;
+                    }
+                    for (use_y, use_z) in [(true, true), (false, true), (true, false)] {
+                        if !matches!(variant, "trldm" | "trldm-ds" | "trm") && !(use_y && use_z) {
+                            continue;
+                        }
+                        let c = cfg(|c| {
+                            c.variant = variant.into();
+                            c.block = block.into();
+                            c.norm = norm.into();
+                            c.pos = pos.into();
+                            c.use_y = use_y;
+                            c.use_z = use_z;
+                            c.t_cycles = 2;
+                        });
+                        let (_vs, m) = build(&c);
+                        let out = m.forward(&tokens(3), None);
+                        assert_eq!(out.logits.size(), vec![3, 16, 7], "{c:?}");
+                        assert_eq!(out.halt_logit.size(), vec![3], "{c:?}");
+                        assert_eq!(out.state.y.size(), vec![3, 16, 16]);
+                        assert_eq!(out.state.z.size(), vec![3, 16, 16]);
+                        assert!(bool::try_from(out.logits.isfinite().all()).unwrap());
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(n >= 60, "{n} combinations");
+}
+
+fn grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| {
+            let g = t.grad();
+            let g = if g.defined() { g.copy() } else { g };
+            (n, g)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn zero_grads(vs: &nn::VarStore) {
+    for (_, t) in vs.variables() {
+        let mut g = t.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
+}
+
+/// Algorithm 2: with T = 2 the gradient equals that of one cycle started
+/// from the detached states that the first cycle produced.
+#[test]
+fn gradients_flow_only_through_the_last_cycle() {
+    let (vs, m2) = build(&cfg(|c| c.t_cycles = 2));
+    let toks = tokens(2);
+    let out = m2.forward(&toks, None);
+    out.logits.sum(Kind::Float).backward();
+    let g_deep = grads(&vs);
+
+    zero_grads(&vs);
+    let x = m2.embed(&toks);
+    let first = tch::no_grad(|| m2.core(&x, &m2.init_state(&x)));
+    let s1 = State {
+        y: first.y.detach(),
+        z: first.z.detach(),
+    };
+    let last = m2.core(&x, &s1);
+    let (logits, _) = m2.readout(&last.y);
+    logits.sum(Kind::Float).backward();
+    let g_manual = grads(&vs);
+
+    let mut compared = 0;
+    for ((n1, a), (n2, b)) in g_deep.iter().zip(&g_manual) {
+        assert_eq!(n1, n2);
+        if !a.defined() {
+            assert!(!b.defined());
+            continue;
+        }
+        let diff = f64::try_from((a - b).abs().max()).unwrap();
+        assert!(diff < 1e-5, "{n1}: {diff}");
+        compared += 1;
+    }
+    assert!(compared > 5);
+    // And the first cycle matters for the value (it is not skipped).
+    let (vs1, m1) = build(&cfg(|c| c.t_cycles = 1));
+    let _ = vs1;
+    let one = m1.forward(&toks, None).logits;
+    assert!(f64::try_from((one - out.logits).abs().max()).unwrap() > 1e-6);
+}
+
+/// Ablations remove the state from what the forward pass computes.
+#[test]
+fn no_y_and_no_z_really_remove_the_state() {
+    let toks = tokens(2);
+    let rand_state = |like: &Tensor| State {
+        y: like.randn_like(),
+        z: like.randn_like(),
+    };
+    for (use_y, use_z) in [(false, true), (true, false), (true, true)] {
+        let (_vs, m) = build(&cfg(|c| {
+            c.use_y = use_y;
+            c.use_z = use_z;
+        }));
+        let x = m.embed(&toks);
+        let s = rand_state(&x);
+        let base = m.core(&x, &s);
+        // Change only y (resp. z) of the incoming state.
+        let other_y = m.core(
+            &x,
+            &State {
+                y: s.y.randn_like(),
+                z: s.z.shallow_clone(),
+            },
+        );
+        let other_z = m.core(
+            &x,
+            &State {
+                y: s.y.shallow_clone(),
+                z: s.z.randn_like(),
+            },
+        );
+        let dy = f64::try_from((&base.y - other_y.y).abs().max()).unwrap();
+        let dz = f64::try_from((&base.y - other_z.y).abs().max()).unwrap();
+        assert_eq!(
+            dy < 1e-9,
+            !use_y,
+            "use_y={use_y}: output moved by {dy} when y changed"
+        );
+        assert_eq!(
+            dz < 1e-9,
+            !use_z,
+            "use_z={use_z}: output moved by {dz} when z changed"
+        );
+    }
+}
+
+/// Algorithm 4: prompt and committed tokens never change, and exactly the
+/// scheduled number of positions stays masked after each step.
+#[test]
+fn sampler_copies_through_and_follows_the_schedule() {
+    for (schedule, remask, reset) in [
+        (Schedule::Linear, Remask::LowConfidence, 0),
+        (Schedule::Cosine, Remask::LowConfidence, 1),
+        (Schedule::Linear, Remask::Random, 2),
+    ] {
+        let (_vs, m) = build(&cfg(|_| {}));
+        let target = tokens(5);
+        let resp = Tensor::rand([5, 16], (Kind::Float, Device::Cpu)).lt(0.6);
+        let input = target.masked_fill(&resp, MASK);
+        let steps = 6;
+        let opts = SampleOptions {
+            steps,
+            schedule,
+            remask,
+            temperature: if remask == Remask::Random { 1.0 } else { 0.0 },
+            reset_y_every: reset,
+            reset_z_every: reset,
+            halt_tau: None,
+        };
+        let out = sample(&m, &input, &resp, &opts, true);
+        assert_eq!(out.trace.len(), steps);
+        let n = resp.sum_dim_intlist(1, false, Kind::Int64);
+        let mut prev = input.shallow_clone();
+        for (s, cur) in out.trace.iter().enumerate() {
+            // Prompt positions are the input's.
+            let prompt_same = cur.eq_tensor(&input).logical_or(&resp).all();
+            assert!(bool::try_from(prompt_same).unwrap());
+            // Tokens committed before this step are unchanged.
+            let committed = prev.ne(MASK);
+            let kept = cur
+                .eq_tensor(&prev)
+                .logical_or(&committed.logical_not())
+                .all();
+            assert!(
+                bool::try_from(kept).unwrap(),
+                "step {s}: a committed token changed"
+            );
+            let masked = cur.eq(MASK).sum_dim_intlist(1, false, Kind::Int64);
+            let want = remaining_after(schedule, &n, s + 1, steps);
+            assert_eq!(
+                Vec::<i64>::try_from(&masked).unwrap(),
+                Vec::<i64>::try_from(&want).unwrap(),
+                "{schedule:?} step {}",
+                s + 1
+            );
+            // PAD and MASK are never predicted into a response position.
+            assert!(bool::try_from(cur.ge(2).logical_or(&cur.eq(MASK)).all()).unwrap());
+            prev = cur.shallow_clone();
+        }
+        assert!(bool::try_from(out.tokens.ne(MASK).all()).unwrap());
+    }
+}
