@@ -32,6 +32,9 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if std::env::var_os("TRLDM_NO_MALLOPT").is_none() {
+        trldm::util::keep_freed_memory();
+    }
     let result = match cli.cmd {
         Command::Doctor => cmd::doctor::run().map(|_| 0),
         Command::Data(c) => cmd::data::run(c),

@@ -27,3 +27,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("{}: cannot rename into place", path.display()))?;
     Ok(())
 }
+
+/// Keeps freed memory in the process heap instead of returning it to the
+/// OS after every tensor: libtorch's CPU allocator calls malloc/free for
+/// each activation, and glibc serves large blocks with fresh mmaps whose
+/// page faults (zero-filling) can cost as much as the arithmetic. Called
+/// once at start-up by the binary.
+pub fn keep_freed_memory() {
+    // SAFETY: mallopt only changes glibc allocator parameters; it is called
+    // before any other thread is started.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}

@@ -177,6 +177,10 @@ fn a_tiny_model_memorises_16_puzzles() {
     cfg.train.ema = 0.9;
     cfg.train.ckpt_every = 1000;
     cfg.sample.steps = 8;
+    // One-step training never sees carried states, so sample from fresh ones
+    // (REFERENCE.md, "Measured here").
+    cfg.sample.reset_y_every = 1;
+    cfg.sample.reset_z_every = 1;
     let run = RunDir::new(tmp.path().join("r"));
     let mut o = opts(false);
     o.final_eval = true;

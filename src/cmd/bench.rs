@@ -134,7 +134,6 @@ fn bench_sample(a: &BenchArgs) -> Result<()> {
     let mut cfg = bench_config(a)?;
     cfg.task.n_test = a.puzzles;
     cfg.task.n_train = 1;
-    cfg.eval.batch = cfg.eval.batch.max(a.puzzles);
     train::apply_threads(&cfg);
     let device = train::resolve_device(&cfg.train.device)?;
     let info = TaskInfo::from_config(&cfg)?;
@@ -151,6 +150,7 @@ fn bench_sample(a: &BenchArgs) -> Result<()> {
             "puzzles_per_s": res.puzzles_per_s,
             "sample_steps": cfg.sample.steps,
             "puzzles": res.n,
+            "batch": cfg.eval.batch,
             "wall_s": res.wall_s,
             "threads": tch::get_num_threads(),
             "device": format!("{device:?}"),

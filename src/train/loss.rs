@@ -103,10 +103,12 @@ mod tests {
         let l_r = t1(&[3.0, 2.0]);
         let w = Tensor::from_slice(&[1.0f32, 2.0, 1.0, 1.0, 1.0, 10.0]).view([2, 3]);
         let got = f64::try_from(mdm_loss(&logits, &target, &masked, &t, &l_r, &w)).unwrap();
-        // Sample 0: pos0 p=1/2 (w1), pos1 target 1 with logits (ln3, 0): p = 1/4 (w2).
-        let s0 = ((2f64).ln() + 2.0 * (4f64).ln()) / (0.5 * 3.0);
-        // Sample 1: pos0 logits (ln3, 0), target 0: p = 3/4; pos2 p = 1/2 (w10).
-        let s1 = (-(0.75f64).ln() + 10.0 * (2f64).ln()) / (0.25 * 2.0);
+        // Sample 0 (t = 0.5, L_r = 3): pos0 logits (0, 0), p = 1/2, w 1;
+        // pos1 logits (0, ln 3), target 1: p = 3/4, w 2; pos2 not masked.
+        let s0 = ((2f64).ln() - 2.0 * (0.75f64).ln()) / (0.5 * 3.0);
+        // Sample 1 (t = 0.25, L_r = 2): pos0 p = 1/2, w 1; pos1 not masked;
+        // pos2 logits (0, 0), target 1: p = 1/2, w 10.
+        let s1 = ((2f64).ln() + 10.0 * (2f64).ln()) / (0.25 * 2.0);
         let want = (s0 + s1) / 2.0;
         assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
     }
