@@ -469,6 +469,12 @@ impl RunConfig {
                 t.unroll
             );
         }
+        if s.halt && !matches!(m.variant.as_str(), "trldm-ds" | "trm") {
+            bail!(
+                "sample.halt = true needs a trained halting head, which only deep supervision trains (model.variant = \"trldm-ds\" or \"trm\"), not model.variant = \"{}\"",
+                m.variant
+            );
+        }
         if m.block == "mixer" && m.pos == "rope" {
             bail!("model.block = \"mixer\" mixes positions with fixed weights; use model.pos = \"none\" or \"learned2d\" (RoPE acts inside attention only)");
         }

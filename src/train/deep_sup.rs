@@ -46,12 +46,14 @@ pub fn minibatch(
         let out = tr.forward(&tokens, state.take());
         let masked = tokens.eq(MASK).logical_and(&resp);
         let l_r = resp.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
+        let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
         let main = if diffusion {
-            let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
             loss::mdm_loss(&out.logits, &target, &masked, &t, &l_r, &weight)
         } else {
             loss::response_ce(&out.logits, &target, &resp, &weight)
         };
+        // Line 10: optional distillation on the positions masked now.
+        let main = main + tr.kd_term(&tokens, &out.logits, &masked, &t, &l_r);
         let correct = loss::exact_match(&out.logits.detach(), &target, &resp);
         let mut total = main + loss::halt_loss(&out.halt_logit, &correct) * cfg.lambda_halt;
         if inject_nan && s == 1 {

@@ -4,6 +4,7 @@
 //! divergence detection, logging and periodic evaluation.
 pub mod checkpoint;
 pub mod deep_sup;
+pub mod kd;
 pub mod loss;
 pub mod optim;
 
@@ -109,6 +110,8 @@ pub struct Trainer {
     pub train: Dataset,
     pub test: Dataset,
     pub step: u64,
+    /// The distillation teacher (Eq. 8), when `train.lambda_kd > 0`.
+    pub teacher: Option<kd::Teacher>,
 }
 
 impl Trainer {
@@ -123,7 +126,13 @@ impl Trainer {
         let (vs, model) = build_model(cfg, &info, device)?;
         let opt = AdamW::new(&vs, &cfg.train);
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&opt.params, cfg.train.ema));
+        let teacher = if cfg.train.lambda_kd > 0.0 {
+            Some(kd::Teacher::load(&cfg.train.kd_teacher, &info, device)?)
+        } else {
+            None
+        };
         Ok(Trainer {
+            teacher,
             cfg: cfg.clone(),
             info,
             device,
@@ -288,6 +297,7 @@ impl Trainer {
                 &l_r,
                 &batch.weight,
             );
+            total += self.kd_term(&tokens, &out.logits, &masked, &t_cur, &l_r);
             if j + 1 < k {
                 // Low-confidence remask down to the next ratio, as sampling does.
                 let n_masked = masked.sum_dim_intlist(1, false, Kind::Int64);
@@ -310,11 +320,38 @@ impl Trainer {
         }
     }
 
+    /// λ_KD · Eq. 8 against the teacher on the same masked input (0 without a teacher).
+    pub fn kd_term(
+        &self,
+        tokens: &Tensor,
+        logits: &Tensor,
+        masked: &Tensor,
+        t: &Tensor,
+        l_r: &Tensor,
+    ) -> Tensor {
+        match &self.teacher {
+            None => Tensor::zeros([], (Kind::Float, self.device)),
+            Some(teacher) => {
+                let tl = teacher
+                    .logits(tokens)
+                    .expect("teacher forward (its shape was checked at load)");
+                loss::kd_loss(logits, &tl, masked, t, l_r, self.cfg.train.kd_temp)
+                    * self.cfg.train.lambda_kd
+            }
+        }
+    }
+
     /// The direct-prediction baseline: cross-entropy on every response
     /// position from the fully masked input, in one pass.
     fn vanilla_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
         let out = self.forward(&batch.input, None);
-        let l = loss::response_ce(&out.logits, &batch.target, &batch.resp, &batch.weight);
+        let l_r = batch
+            .resp
+            .sum_dim_intlist(1, false, Kind::Float)
+            .clamp_min(1.0);
+        let t = l_r.ones_like();
+        let l = loss::response_ce(&out.logits, &batch.target, &batch.resp, &batch.weight)
+            + self.kd_term(&batch.input, &out.logits, &batch.resp, &t, &l_r);
         if inject_nan {
             l * f64::NAN
         } else {
