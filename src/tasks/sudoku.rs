@@ -813,11 +813,12 @@ fn looks_like_csv(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .is_some_and(|l| l.contains(',') && l.split(',').any(|f| f.trim() == "question"))
+        .is_some_and(|l| l.contains(','))
 }
 
 /// Loads CSV ([`load_csv`]) or plain text ([`load_plain`]), whichever the
-/// first non-comment line shows.
+/// first non-comment line shows: a comma means CSV (whose header must then
+/// name a `question` column), otherwise one puzzle per line.
 pub fn load_any(path: &Path, n: Option<usize>, opts: LoadOptions) -> Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
