@@ -12,6 +12,8 @@ pub mod model;
 pub mod progress;
 pub mod run;
 pub mod sample;
+pub mod signals;
+pub mod sweep;
 pub mod tasks;
 pub mod train;
 pub mod util;

@@ -25,6 +25,9 @@ enum Command {
     Train(cmd::run::TrainArgs),
     Eval(cmd::run::EvalArgs),
     Solve(cmd::run::SolveArgs),
+    /// Hyperparameter sweeps: TOML grids run locally or as SLURM job arrays.
+    #[command(subcommand)]
+    Sweep(cmd::sweep::SweepCmd),
     /// Throughput benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -38,9 +41,11 @@ fn main() {
     let result = match cli.cmd {
         Command::Doctor => cmd::doctor::run().map(|_| 0),
         Command::Data(c) => cmd::data::run(c),
-        Command::Train(a) => cmd::run::train(a, None),
+        Command::Train(a) => trldm::signals::install()
+            .and_then(|_| cmd::run::train(a, Some(Box::new(|_| trldm::signals::stop_requested())))),
         Command::Eval(a) => cmd::run::eval(a).map(|_| 0),
         Command::Solve(a) => cmd::run::solve(a).map(|_| 0),
+        Command::Sweep(c) => cmd::sweep::run(c).map(|_| 0),
         Command::Bench(c) => cmd::bench::run(c).map(|_| 0),
     };
     match result {

@@ -3,3 +3,4 @@ pub mod bench;
 pub mod data;
 pub mod doctor;
 pub mod run;
+pub mod sweep;

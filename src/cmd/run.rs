@@ -41,7 +41,10 @@ pub struct TrainArgs {
 }
 
 /// Exit code of a run stopped by a signal after checkpointing (docs/RUNS.md).
-pub const EXIT_STOPPED: i32 = 3;
+pub const EXIT_STOPPED: i32 = crate::signals::EXIT_PREEMPTED;
+/// Requeues of a directly launched `trldm train` under SLURM (`sweep exec-run`
+/// requeues its own children with the sweep's `[slurm] max_requeues`).
+const DEFAULT_MAX_REQUEUES: u32 = 3;
 /// Exit code of a diverged run.
 pub const EXIT_DIVERGED: i32 = 4;
 
@@ -92,7 +95,16 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
     };
     Ok(match outcome {
         Outcome::Finished { .. } => 0,
-        Outcome::Stopped { .. } => EXIT_STOPPED,
+        Outcome::Stopped { .. } => {
+            let max = std::env::var("TRLDM_MAX_REQUEUES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_MAX_REQUEUES);
+            if crate::signals::requeue_if_slurm(&run, max)? {
+                eprintln!("trldm train: requeued SLURM job; it resumes from the checkpoint");
+            }
+            EXIT_STOPPED
+        }
         Outcome::Diverged { .. } => EXIT_DIVERGED,
     })
 }

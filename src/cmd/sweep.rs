@@ -1,0 +1,293 @@
+//! `trldm sweep ...`: plan, run locally, submit to SLURM, follow, retry, cancel.
+use crate::run::RunDir;
+use crate::sweep::exec::{exec_run, trainer_bin};
+use crate::sweep::local::{run_local, LocalOptions};
+use crate::sweep::{bench, SubmitOptions, Sweep};
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+/// Options shared by the commands that read a sweep file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    /// The sweep TOML (`[base]`, `[grid]`, `seeds`, `[[include]]`, `[[exclude]]`, `[slurm]`, `[local]`).
+    pub file: PathBuf,
+    /// The sweep's results folder (default: results/<name>).
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SweepCmd {
+    /// Expand the grid and print every run, the run count and a GPU-hour
+    /// estimate (6·N·D); writes the results folder (run configs, runs.csv).
+    ///
+    /// Example: trldm sweep plan sweeps/examples/table3.toml --tflops 300
+    Plan {
+        #[command(flatten)]
+        args: SweepArgs,
+        /// Achieved TFLOP/s assumed per GPU for the estimate.
+        #[arg(long, default_value_t = 200.0)]
+        tflops: f64,
+        /// Rows to print (0 = all).
+        #[arg(long, default_value_t = 100)]
+        rows: usize,
+        /// Print only; do not write the results folder.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run the sweep on this machine: N workers, each running one run at a
+    /// time (`trldm train --resume` then `trldm eval`) with CPU threads or
+    /// one GPU (CUDA_VISIBLE_DEVICES). Done runs are skipped, a failed run
+    /// does not stop the others, Ctrl-C checkpoints and running the command
+    /// again resumes.
+    ///
+    /// Example: trldm sweep run sweeps/examples/tiny.toml --workers 2
+    ///          trldm sweep run table3.toml --devices 0,1,2,3
+    Run {
+        #[command(flatten)]
+        args: SweepArgs,
+        /// Runs at once (default: [local] workers, or one per device, or 1).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// GPU ids, comma-separated; worker i uses devices[i % len].
+        #[arg(long, value_delimiter = ',')]
+        devices: Option<Vec<String>>,
+        /// CPU threads per worker (default: [local] threads, or cores / workers).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// The trldm binary that trains and evaluates (default: $TRLDM_BIN or this one).
+        #[arg(long, value_name = "PATH")]
+        trldm: Option<PathBuf>,
+    },
+    /// Write slurm/<name>.sbatch (a job array, `%throttle`, `--signal=B:USR1@N`,
+    /// `--requeue`) and submit it with `sbatch --parsable`; records the job id
+    /// in results/<name>/jobs.json. Returns at once.
+    ///
+    /// Example: trldm sweep submit sweeps/examples/table3.toml --dry-run
+    Submit {
+        #[command(flatten)]
+        args: SweepArgs,
+        /// Print the script and the sbatch command; submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Folder of the sbatch script.
+        #[arg(long, default_value = "slurm", value_name = "DIR")]
+        script_dir: PathBuf,
+        /// The trldm binary the jobs run (default: $TRLDM_BIN or this one).
+        #[arg(long, value_name = "PATH")]
+        trldm: Option<PathBuf>,
+    },
+    /// Count runs by state from the run folders (done, running, pending,
+    /// queued, interrupted, failed, diverged), asking squeue about recorded
+    /// jobs when it is installed. Never uses sacct.
+    ///
+    /// Example: trldm sweep status sweeps/examples/table3.toml --all
+    Status {
+        #[command(flatten)]
+        args: SweepArgs,
+        /// List every run (default: only failed, diverged and interrupted ones).
+        #[arg(long)]
+        all: bool,
+        /// Print JSON (counts and every run).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resubmit only the runs that failed, were interrupted or never ran
+    /// (they resume from their checkpoints); done, running and pending runs
+    /// are left alone.
+    ///
+    /// Example: trldm sweep retry sweeps/examples/table3.toml
+    Retry {
+        #[command(flatten)]
+        args: SweepArgs,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value = "slurm", value_name = "DIR")]
+        script_dir: PathBuf,
+        #[arg(long, value_name = "PATH")]
+        trldm: Option<PathBuf>,
+    },
+    /// Cancel every SLURM job of the sweep (scancel); runs keep their
+    /// checkpoints and are not requeued; `sweep retry` continues them.
+    ///
+    /// Example: trldm sweep cancel sweeps/examples/table3.toml
+    Cancel {
+        #[command(flatten)]
+        args: SweepArgs,
+    },
+    /// Inside a SLURM array task: train + eval one run, forwarding USR1/TERM
+    /// to the trainer and requeueing on preemption (the sbatch script execs this).
+    #[command(hide = true)]
+    ExecRun {
+        #[arg(long, value_name = "DIR")]
+        run_dir: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        max_requeues: u32,
+        #[arg(long, value_name = "PATH")]
+        trldm: Option<PathBuf>,
+    },
+    /// Time plan + sbatch generation and status on a synthetic grid; prints JSON.
+    #[command(hide = true)]
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        runs: usize,
+        /// Scratch folder (default: a new folder under the system temp dir, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Runs one `trldm sweep` command.
+pub fn run(cmd: SweepCmd) -> Result<()> {
+    match cmd {
+        SweepCmd::Plan {
+            args,
+            tflops,
+            rows,
+            dry_run,
+        } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            print!("{}", sweep.plan_table(tflops, rows));
+            if !dry_run {
+                sweep.prepare()?;
+                println!(
+                    "wrote {} (runs.csv, run folders)",
+                    sweep.folder.root.display()
+                );
+            }
+            Ok(())
+        }
+        SweepCmd::Run {
+            args,
+            workers,
+            devices,
+            threads,
+            trldm,
+        } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            sweep.prepare()?;
+            let local = &sweep.spec.local;
+            let devices = devices.unwrap_or_else(|| local.devices.clone());
+            let workers = workers
+                .filter(|w| *w > 0)
+                .or((local.workers > 0).then_some(local.workers))
+                .unwrap_or(devices.len().max(1));
+            let opts = LocalOptions {
+                bin: trainer_bin(trldm.as_deref())?,
+                workers,
+                devices,
+                threads: threads.unwrap_or(local.threads),
+            };
+            let s = run_local(&sweep.folder, &sweep.runs, &opts)?;
+            println!(
+                "sweep {}: {} done now, {} done before, {} stopped, {} diverged, {} failed",
+                sweep.spec.name,
+                s.done.len(),
+                s.skipped,
+                s.preempted.len(),
+                s.diverged.len(),
+                s.failed.len()
+            );
+            let file = args.file.display();
+            if !s.preempted.is_empty() || crate::signals::stop_requested() {
+                bail!("interrupted: {} runs checkpointed; run `trldm sweep run {file}` again to resume", s.preempted.len());
+            }
+            if !s.failed.is_empty() {
+                let ids: Vec<&str> = s.failed.iter().map(|(i, _)| i.as_str()).collect();
+                bail!(
+                    "{} runs failed ({}); see <run>/train.log under {}; `trldm sweep run {file}` retries them",
+                    s.failed.len(),
+                    ids.join(" "),
+                    sweep.folder.root.display()
+                );
+            }
+            Ok(())
+        }
+        SweepCmd::Submit {
+            args,
+            dry_run,
+            script_dir,
+            trldm,
+        } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            if !dry_run {
+                crate::sweep::slurm::require_sbatch()?;
+            }
+            let opts = SubmitOptions {
+                bin: trainer_bin(trldm.as_deref())?,
+                script_dir,
+                dry_run,
+            };
+            sweep.submit(&opts, None, "submit")?;
+            Ok(())
+        }
+        SweepCmd::Status { args, all, json } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            sweep.folder.check_owner()?;
+            let report = sweep.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render(all));
+            }
+            Ok(())
+        }
+        SweepCmd::Retry {
+            args,
+            dry_run,
+            script_dir,
+            trldm,
+        } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            sweep.folder.check_owner()?;
+            if !dry_run {
+                crate::sweep::slurm::require_sbatch()?;
+            }
+            let opts = SubmitOptions {
+                bin: trainer_bin(trldm.as_deref())?,
+                script_dir,
+                dry_run,
+            };
+            sweep.retry(&opts)?;
+            Ok(())
+        }
+        SweepCmd::Cancel { args } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            sweep.folder.check_owner()?;
+            let n = sweep.cancel()?;
+            println!(
+                "sweep {}: cancelled {n} SLURM job(s); checkpoints are kept, `trldm sweep retry {}` continues",
+                sweep.spec.name,
+                args.file.display()
+            );
+            Ok(())
+        }
+        SweepCmd::ExecRun {
+            run_dir,
+            max_requeues,
+            trldm,
+        } => {
+            let bin = trainer_bin(trldm.as_deref())?;
+            let code = exec_run(&bin, &RunDir::new(run_dir), max_requeues)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        SweepCmd::Bench { runs, dir } => {
+            let (dir, cleanup) = match dir {
+                Some(d) => (d, false),
+                None => (
+                    std::env::temp_dir().join(format!("trldm-sweep-bench-{}", std::process::id())),
+                    true,
+                ),
+            };
+            let report = bench(runs, &dir);
+            if cleanup {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            println!("{}", serde_json::to_string_pretty(&report?)?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Config values as the report sees them: dotted keys, display, ordering
+//! and matching against `where` filters.
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// A config flattened to dotted keys (`model.n_rec` → 2).
+pub type Flat = BTreeMap<String, toml::Value>;
+
+/// Flattens nested tables into dotted keys (arrays and scalars are leaves).
+pub fn flatten(v: &toml::Value, prefix: &str, out: &mut Flat) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, child) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(child, &key, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+/// Flattens a table (e.g. a `where = { ... }` filter) into dotted keys.
+pub fn flatten_table(t: &toml::Table) -> Flat {
+    let mut out = Flat::new();
+    flatten(&toml::Value::Table(t.clone()), "", &mut out);
+    out
+}
+
+/// `RunConfig::default()` flattened (fills keys an older config.toml lacks).
+pub fn default_config() -> Flat {
+    let mut out = Flat::new();
+    if let Ok(v) = toml::Value::try_from(crate::config::RunConfig::default()) {
+        flatten(&v, "", &mut out);
+    }
+    out
+}
+
+fn as_f64(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// The value as a number (integers and floats), for plot axes.
+pub fn number(v: &toml::Value) -> Option<f64> {
+    as_f64(v)
+}
+
+/// Short human form: `trldm`, `2`, `1e-4`, `0.3`, `true`.
+pub fn display(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => format_float(*f),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `1e-4`, `3e-4`, `0.5`, `10`, `1e6`: scientific for small and large values.
+pub fn format_float(f: f64) -> String {
+    let a = f.abs();
+    if f != 0.0 && f.is_finite() && !(1e-2..1e5).contains(&a) {
+        format!("{f:e}")
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Orders values numerically when both are numbers, else by their display.
+pub fn compare(a: &toml::Value, b: &toml::Value) -> Ordering {
+    match (as_f64(a), as_f64(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => display(a).cmp(&display(b)),
+    }
+}
+
+/// Whether a config value satisfies a filter value: numbers compare with a
+/// relative tolerance (so `1e-4` matches `0.0001`), an array means "any of",
+/// a string filter matches a number written the same way.
+pub fn matches(have: &toml::Value, want: &toml::Value) -> bool {
+    if let toml::Value::Array(options) = want {
+        if !matches!(have, toml::Value::Array(_)) {
+            return options.iter().any(|w| matches(have, w));
+        }
+    }
+    match (as_f64(have), as_f64(want)) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300),
+        (Some(x), None) => match want {
+            toml::Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|y| (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300)),
+            _ => false,
+        },
+        _ => have == want,
+    }
+}
+
+/// Identity of a value inside a group key (type-tagged, exact).
+pub fn canonical(v: &toml::Value) -> String {
+    let mut s = String::new();
+    push_canonical(v, &mut s);
+    s
+}
+
+/// Appends [`canonical`] to `out` (cheaper than toml's Display).
+pub fn push_canonical(v: &toml::Value, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = match v {
+        toml::Value::String(x) => write!(out, "s{x:?}"),
+        toml::Value::Integer(x) => write!(out, "i{x}"),
+        toml::Value::Float(x) => write!(out, "f{x:?}"),
+        toml::Value::Boolean(x) => write!(out, "b{x}"),
+        other => write!(out, "o{other}"),
+    };
+}
+
+/// Flattens a TOML document into `out` (dotted keys). Config files written
+/// by `RunConfig::to_toml_string` (`[section]` headers and `key = scalar`
+/// lines) take a fast path; anything else goes through the full TOML parser.
+pub fn flatten_toml_text(text: &str, out: &mut Flat) -> Result<(), String> {
+    let mut fast = Flat::new();
+    if parse_simple(text, &mut fast).is_some() {
+        out.extend(fast);
+        return Ok(());
+    }
+    let t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    flatten(&toml::Value::Table(t), "", out);
+    Ok(())
+}
+
+/// The fast path of [`flatten_toml_text`]; `None` = not simple enough.
+fn parse_simple(text: &str, out: &mut Flat) -> Option<()> {
+    let bare = |k: &str| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[') {
+            let name = name.strip_suffix(']')?;
+            if !bare(name) {
+                return None;
+            }
+            section = name.to_string();
+            continue;
+        }
+        let (k, v) = line.split_once(" = ")?;
+        let k = k.trim();
+        if !bare(k) {
+            return None;
+        }
+        let key = if section.is_empty() {
+            k.to_string()
+        } else {
+            format!("{section}.{k}")
+        };
+        if out.insert(key, simple_scalar(v.trim())?).is_some() {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// A basic string without escapes, a decimal integer, a float, or a bool.
+fn simple_scalar(v: &str) -> Option<toml::Value> {
+    if let Some(inner) = v.strip_prefix('"') {
+        let inner = inner.strip_suffix('"')?;
+        if inner.contains(['"', '\\', '#']) {
+            return None;
+        }
+        return Some(toml::Value::String(inner.to_string()));
+    }
+    match v {
+        "true" => return Some(toml::Value::Boolean(true)),
+        "false" => return Some(toml::Value::Boolean(false)),
+        _ => {}
+    }
+    let numeric = v
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+    if !numeric || v.is_empty() || v.starts_with('+') {
+        return None;
+    }
+    if v.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        // Reject leading zeros (`007`), which TOML refuses.
+        let digits = v.trim_start_matches('-');
+        if digits.len() > 1 && digits.starts_with('0') {
+            return None;
+        }
+        return v.parse().ok().map(toml::Value::Integer);
+    }
+    // TOML floats need a digit on both sides of the dot.
+    let bytes = v.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'.' {
+            let before = i > 0 && bytes[i - 1].is_ascii_digit();
+            let after = bytes.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+            if !before || !after {
+                return None;
+            }
+        }
+    }
+    v.parse().ok().map(toml::Value::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toml::Value as V;
+
+    #[test]
+    fn display_and_order() {
+        assert_eq!(display(&V::Float(1e-4)), "1e-4");
+        assert_eq!(display(&V::Float(3e-4)), "3e-4");
+        assert_eq!(display(&V::Float(0.3)), "0.3");
+        assert_eq!(display(&V::Integer(8)), "8");
+        assert_eq!(compare(&V::Integer(8), &V::Integer(16)), Ordering::Less);
+        assert_eq!(compare(&V::Float(1e-3), &V::Float(3e-4)), Ordering::Greater);
+    }
+
+    #[test]
+    fn matching_is_numeric_and_any_of() {
+        assert!(matches(&V::Float(0.0001), &V::Float(1e-4)));
+        assert!(matches(&V::Float(2.0), &V::Integer(2)));
+        assert!(matches(&V::Float(1e-4), &V::String("1e-4".into())));
+        assert!(matches(
+            &V::String("mdm".into()),
+            &V::Array(vec![V::String("trm".into()), V::String("mdm".into())])
+        ));
+        assert!(!matches(
+            &V::String("trldm".into()),
+            &V::String("trm".into())
+        ));
+    }
+
+    #[test]
+    fn fast_config_parse_equals_toml() {
+        let mut c = crate::config::RunConfig {
+            name: "a b-c".into(),
+            ..Default::default()
+        };
+        c.train.lr = 3e-4;
+        c.train.max_grad_norm = 1e10;
+        c.train.eps = 1e-3;
+        c.task.wall_min = 0.25;
+        for text in [
+            c.to_toml_string(),
+            crate::config::RunConfig::default().to_toml_string(),
+        ] {
+            let mut fast = Flat::new();
+            assert!(parse_simple(&text, &mut fast).is_some(), "{text}");
+            let t: toml::Table = toml::from_str(&text).unwrap();
+            assert_eq!(fast, flatten_table(&t), "{text}");
+        }
+        // Anything unusual takes the full parser, with the same result.
+        for text in [
+            "x = [1, 2]\n",
+            "[model]\nd = 1_000\n",
+            "a = \"q\\\"x\"\n",
+            "a.b = 1\n",
+            "a = 007\n",
+            "a = 1. \n",
+            "a = 1 # c\n",
+            "a = inf\n",
+        ] {
+            let mut fast = Flat::new();
+            assert!(parse_simple(text, &mut fast).is_none(), "{text}");
+            let mut full = Flat::new();
+            let _ = flatten_toml_text(text, &mut full);
+        }
+    }
+
+    #[test]
+    fn flatten_dotted() {
+        let t: toml::Table = toml::from_str("a = 1\n[model]\nn_rec = 2\n").unwrap();
+        let f = flatten_table(&t);
+        assert_eq!(f["model.n_rec"], V::Integer(2));
+        assert_eq!(f["a"], V::Integer(1));
+        assert!(default_config().contains_key("model.n_rec"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Grid expansion: `[base]` × (cartesian product of `[grid]` minus
+//! `[[exclude]]`, plus `[[include]]`), each point × `seeds`, resolved to a
+//! checked `RunConfig` with a stable id.
+//!
+//! Order: grid keys sorted, the last key varies fastest, seeds innermost;
+//! includes follow the grid points. Excludes apply to grid points only (an
+//! include is explicit). The run id hashes the resolved config's TOML,
+//! which serializes keys in a fixed order, so it does not depend on the
+//! order of keys in the sweep file.
+use super::spec::SweepSpec;
+use crate::config::{set_dotted, RunConfig};
+use anyhow::{anyhow, bail, Result};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+/// One run of a sweep.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// First 10 hex characters of sha256(config TOML).
+    pub id: String,
+    /// The resolved, validated config.
+    pub config: RunConfig,
+    /// Its TOML (what `config.toml` holds).
+    pub toml: String,
+    /// The overrides that made this point (dotted key -> value), seed included.
+    pub point: BTreeMap<String, toml::Value>,
+}
+
+/// Run id of a config's TOML text.
+pub fn run_id(config_toml: &str) -> String {
+    let digest = Sha256::digest(config_toml.as_bytes());
+    let mut s = String::with_capacity(10);
+    for b in digest.iter().take(5) {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Cartesian product of `keys` (in map order; the last varies fastest).
+pub fn product(grid: &BTreeMap<String, Vec<toml::Value>>) -> Vec<BTreeMap<String, toml::Value>> {
+    let mut points = vec![BTreeMap::new()];
+    for (key, values) in grid {
+        let mut next = Vec::with_capacity(points.len() * values.len());
+        for p in &points {
+            for v in values {
+                let mut q = p.clone();
+                q.insert(key.clone(), v.clone());
+                next.push(q);
+            }
+        }
+        points = next;
+    }
+    points
+}
+
+/// Short text of a point for messages: `model.d=64 seed=1`.
+pub fn describe(point: &BTreeMap<String, toml::Value>) -> String {
+    if point.is_empty() {
+        return "(base)".into();
+    }
+    point
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Value at a dotted key of a TOML tree.
+pub fn get_dotted<'a>(root: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
+    key.split('.').try_fold(root, |cur, part| cur.get(part))
+}
+
+fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
+    match (a, b) {
+        (toml::Value::Integer(x), toml::Value::Float(y))
+        | (toml::Value::Float(y), toml::Value::Integer(x)) => (*x as f64) == *y,
+        _ => a == b,
+    }
+}
+
+/// Expands a sweep into its runs (checked: types, validation, duplicates).
+pub fn expand(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
+    let origin = &spec.origin;
+    if spec.grid.is_empty() && spec.include.is_empty() && spec.seeds.is_none() {
+        bail!(
+            "{origin}: the sweep is empty: add `[grid]` keys with lists of values (e.g. `\"model.n_rec\" = [1, 2]`), `[[include]]` points or `seeds`"
+        );
+    }
+    let mut points: Vec<BTreeMap<String, toml::Value>> = Vec::new();
+    let grid_points = if spec.grid.is_empty() && !spec.include.is_empty() {
+        Vec::new()
+    } else {
+        product(&spec.grid)
+    };
+    let n_grid = grid_points.len();
+    // Resolve the base once: excludes compare against resolved values.
+    let base_value = spec.base.clone();
+    let base_cfg = RunConfig::from_value(base_value.clone(), &format!("{origin}: [base]"))?;
+    let base_resolved =
+        toml::Value::try_from(&base_cfg).map_err(|e| anyhow!("{origin}: [base]: {e}"))?;
+    for p in grid_points {
+        if !excluded(&p, &base_resolved, &spec.exclude) {
+            points.push(p);
+        }
+    }
+    if n_grid > 0 && points.is_empty() && spec.include.is_empty() {
+        bail!("{origin}: every one of the {n_grid} grid points is excluded by `[[exclude]]`");
+    }
+    for inc in &spec.include {
+        points.extend(product(inc));
+    }
+    // Seeds innermost.
+    let seeded: Vec<BTreeMap<String, toml::Value>> = match &spec.seeds {
+        None => points,
+        Some(seeds) => {
+            let mut out = Vec::with_capacity(points.len() * seeds.len());
+            for p in points {
+                if p.contains_key("seed") {
+                    out.push(p);
+                    continue;
+                }
+                for s in seeds {
+                    let mut q = p.clone();
+                    q.insert("seed".into(), toml::Value::Integer(*s as i64));
+                    out.push(q);
+                }
+            }
+            out
+        }
+    };
+    let runs = resolve_all(spec, &base_value, seeded)?;
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(runs.len());
+    for (i, r) in runs.iter().enumerate() {
+        if let Some(j) = seen.insert(&r.id, i) {
+            bail!(
+                "{origin}: duplicate run {}: point #{} ({}) and point #{} ({}) resolve to the same config; remove one (e.g. a grid value equal to the base, or an include that repeats a grid point)",
+                r.id,
+                j + 1,
+                describe(&runs[j].point),
+                i + 1,
+                describe(&r.point)
+            );
+        }
+    }
+    Ok(runs)
+}
+
+/// Builds every point's config; splits the work over the available cores.
+fn resolve_all(
+    spec: &SweepSpec,
+    base: &toml::Value,
+    points: Vec<BTreeMap<String, toml::Value>>,
+) -> Result<Vec<PlannedRun>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    let origin = spec.origin.as_str();
+    if threads <= 1 || points.len() < 256 {
+        return points
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| resolve(origin, base, i, p))
+            .collect();
+    }
+    let chunk = points.len().div_ceil(threads);
+    let mut indexed: Vec<(usize, BTreeMap<String, toml::Value>)> =
+        points.into_iter().enumerate().collect();
+    let mut parts = Vec::new();
+    while !indexed.is_empty() {
+        let rest = indexed.split_off(indexed.len().min(chunk));
+        parts.push(std::mem::replace(&mut indexed, rest));
+    }
+    let results: Vec<Result<Vec<PlannedRun>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                s.spawn(move || {
+                    part.into_iter()
+                        .map(|(i, p)| resolve(origin, base, i, p))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("grid expansion panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+fn resolve(
+    origin: &str,
+    base: &toml::Value,
+    i: usize,
+    point: BTreeMap<String, toml::Value>,
+) -> Result<PlannedRun> {
+    let mut v = base.clone();
+    let place = format!("{origin}: point #{} ({})", i + 1, describe(&point));
+    for (k, val) in &point {
+        set_dotted(&mut v, k, val.clone()).map_err(|e| anyhow!("{place}: {e}"))?;
+    }
+    let config = RunConfig::from_value(v, &place)?;
+    let toml = config.to_toml_string();
+    Ok(PlannedRun {
+        id: run_id(&toml),
+        config,
+        toml,
+        point,
+    })
+}
+
+/// True when some exclude entry matches the point (every key of the entry
+/// equals one of its listed values; keys outside the point use the base).
+fn excluded(
+    point: &BTreeMap<String, toml::Value>,
+    base: &toml::Value,
+    exclude: &[BTreeMap<String, Vec<toml::Value>>],
+) -> bool {
+    exclude.iter().any(|entry| {
+        entry.iter().all(|(k, accepted)| {
+            let actual = point.get(k).or_else(|| get_dotted(base, k));
+            actual.is_some_and(|a| accepted.iter().any(|x| values_equal(a, x)))
+        })
+    })
+}
