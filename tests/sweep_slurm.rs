@@ -308,7 +308,7 @@ fn slurm_array_requeue_status_and_retry() {
     let file = tmp.path().join("retry.toml");
     std::fs::write(&file, sweep_text("retry", 30, "seeds = [0, 1]\n")).unwrap();
     let results = tmp.path().join("results/retry");
-    let (ok, text) = trldm(&["plan"], &file);
+    let (ok, text) = trldm(&["plan", "--write"], &file);
     assert!(ok, "{text}");
     let dirs = run_dirs(&results);
     let (good, bad) = (&dirs[0], &dirs[1]);

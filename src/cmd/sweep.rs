@@ -19,7 +19,8 @@ pub struct SweepArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SweepCmd {
     /// Expand the grid and print every run, the run count and a GPU-hour
-    /// estimate (6·N·D); writes the results folder (run configs, runs.csv).
+    /// estimate (6·N·D). Reads only, unless `--write` (then it also lays out
+    /// the results folder: run configs, runs.csv).
     ///
     /// Example: trldm sweep plan sweeps/examples/table3.toml --tflops 300
     Plan {
@@ -31,9 +32,9 @@ pub enum SweepCmd {
         /// Rows to print (0 = all).
         #[arg(long, default_value_t = 100)]
         rows: usize,
-        /// Print only; do not write the results folder.
+        /// Also write the results folder (run folders with config.toml, runs.csv).
         #[arg(long)]
-        dry_run: bool,
+        write: bool,
     },
     /// Run the sweep on this machine: N workers, each running one run at a
     /// time (`trldm train --resume` then `trldm eval`) with CPU threads or
@@ -144,11 +145,11 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
             args,
             tflops,
             rows,
-            dry_run,
+            write,
         } => {
             let sweep = Sweep::load(&args.file, args.results.as_deref())?;
             print!("{}", sweep.plan_table(tflops, rows));
-            if !dry_run {
+            if write {
                 sweep.prepare()?;
                 println!(
                     "wrote {} (runs.csv, run folders)",
