@@ -565,7 +565,10 @@ fn check_keys(v: &toml::Value, defaults: &toml::Value, prefix: &str, origin: &st
     for (k, child) in t {
         let key = join(prefix, k);
         let Some(def) = d.get(k) else {
-            let hint = closest_key(&key, &known_keys())
+            // Siblings first (a section name or a key of this section), then any key.
+            let siblings: Vec<String> = d.keys().map(|s| join(prefix, s)).collect();
+            let hint = closest_key(&key, &siblings)
+                .or_else(|| closest_key(&key, &known_keys()))
                 .map(|c| format!("; did you mean `{c}`?"))
                 .unwrap_or_default();
             bail!("{origin}: unknown key `{key}`{hint}");

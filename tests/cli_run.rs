@@ -1,0 +1,157 @@
+//! `trldm train`, `eval` and `solve` through the real binary.
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trldm"))
+        .args(args)
+        .output()
+        .expect("run trldm")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const TINY: &[&str] = &[
+    "--set",
+    "task.height=5",
+    "--set",
+    "task.width=5",
+    "--set",
+    "task.min_path_len=4",
+    "--set",
+    "task.n_train=64",
+    "--set",
+    "task.n_test=8",
+    "--set",
+    "model.d=16",
+    "--set",
+    "model.heads=2",
+    "--set",
+    "model.layers=1",
+    "--set",
+    "train.steps=12",
+    "--set",
+    "train.batch=8",
+    "--set",
+    "train.ckpt_every=5",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "sample.steps=3",
+];
+
+#[test]
+fn train_eval_solve_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let rd = run_dir.to_str().unwrap();
+    let mut args = vec!["train", "--run-dir", rd, "-q"];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "config.toml",
+        "status.json",
+        "train.csv",
+        "eval.csv",
+        "ckpt/last.json",
+    ] {
+        assert!(run_dir.join(f).exists(), "{f} missing");
+    }
+    let status = std::fs::read_to_string(run_dir.join("status.json")).unwrap();
+    assert!(status.contains("\"done\""), "{status}");
+    let header = std::fs::read_to_string(run_dir.join("eval.csv")).unwrap();
+    assert!(
+        header.starts_with(
+            "n,exact,valid,optimal,len_ratio,token_acc,mean_steps,wall_s,puzzles_per_s\n8,"
+        ),
+        "{header}"
+    );
+
+    // Re-evaluate with other sampling settings into another file.
+    let out = tmp.path().join("eval6.csv");
+    let o = run(&[
+        "eval",
+        "--run",
+        rd,
+        "--set",
+        "sample.steps=6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("n=8 exact="), "{}", text(&o));
+    assert!(std::fs::read_to_string(&out).unwrap().contains("6.000"));
+
+    // Solve one maze and print each denoising step.
+    let maze = "S  # #   #   ## #  #   G";
+    let o = run(&[
+        "solve",
+        "--run",
+        rd,
+        "--puzzle",
+        &format!("{maze} "),
+        "--steps",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("step 1:") && t.contains("step 3:") && t.contains("valid:"),
+        "{t}"
+    );
+
+    // A wrong puzzle length is a clear error.
+    let o = run(&["solve", "--run", rd, "--puzzle", "S  G"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("wrong length"), "{}", text(&o));
+}
+
+#[test]
+fn config_errors_name_key_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = tmp.path().join("r");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--set", "model.nrec=3"],
+            "unknown key `model.nrec`; did you mean `model.n_rec`?",
+        ),
+        (
+            &["--set", "model.d=abc"],
+            "`model.d` must be an integer, found a string `\"abc\"`",
+        ),
+        (
+            &["--set", "model.d=30", "--set", "model.heads=4"],
+            "model.d = 30 is not divisible by model.heads = 4",
+        ),
+        (
+            &["--set", "model.n_rec=0"],
+            "model.n_rec = 0: must be at least 1",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["train", "--run-dir", rd.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(!o.status.success());
+        assert!(text(&o).contains(want), "{extra:?}: {}", text(&o));
+    }
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[model]\nd = 64\n[trian]\nsteps = 3\n").unwrap();
+    let o = run(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        rd.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o).contains("bad.toml: unknown key `trian`; did you mean `train`?"),
+        "{}",
+        text(&o)
+    );
+}
