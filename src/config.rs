@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One run: `[task] [model] [train] [sample] [eval]` plus a name and a seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Free-form label (shown in logs and reports).
@@ -174,20 +174,6 @@ pub struct EvalConfig {
     pub batch: usize,
     /// Evaluate the EMA weights (else the raw weights).
     pub use_ema: bool,
-}
-
-impl Default for RunConfig {
-    fn default() -> Self {
-        RunConfig {
-            name: String::new(),
-            seed: 0,
-            task: TaskConfig::default(),
-            model: ModelConfig::default(),
-            train: TrainConfig::default(),
-            sample: SampleConfig::default(),
-            eval: EvalConfig::default(),
-        }
-    }
 }
 
 impl Default for TaskConfig {
@@ -381,14 +367,14 @@ impl RunConfig {
         positive("model.layers", m.layers)?;
         positive("model.n_rec", m.n_rec)?;
         positive("model.T", m.t_cycles)?;
-        if m.d % m.heads != 0 {
+        if !m.d.is_multiple_of(m.heads) {
             bail!(
                 "model.d = {} is not divisible by model.heads = {} (the head width must be whole)",
                 m.d,
                 m.heads
             );
         }
-        if m.pos == "rope" && (m.d / m.heads) % 2 != 0 {
+        if m.pos == "rope" && !(m.d / m.heads).is_multiple_of(2) {
             bail!(
                 "model.pos = \"rope\" needs an even head width, but model.d / model.heads = {}",
                 m.d / m.heads
@@ -419,7 +405,7 @@ impl RunConfig {
         positive("train.n_sup", t.n_sup)?;
         positive("sample.steps", s.steps)?;
         positive("eval.batch", self.eval.batch)?;
-        if !(t.lr > 0.0) || !t.lr.is_finite() {
+        if t.lr.is_nan() || t.lr <= 0.0 || !t.lr.is_finite() {
             bail!("train.lr = {}: must be a positive number", t.lr);
         }
         if t.lr_min < 0.0 || t.lr_min > t.lr {
@@ -449,7 +435,7 @@ impl RunConfig {
                 t.lambda_kd
             );
         }
-        if !(t.kd_temp > 0.0) {
+        if t.kd_temp.is_nan() || t.kd_temp <= 0.0 {
             bail!("train.kd_temp = {}: must be positive", t.kd_temp);
         }
         if !t.path_weight.is_finite() || t.path_weight <= 0.0 {

@@ -149,11 +149,11 @@ impl TaskInfo {
                 let n = pair.question.len();
                 let q: Vec<i64> = pair.question.iter().map(|&c| tok(c)).collect();
                 let mut input = q.clone();
-                input.extend(std::iter::repeat(MASK).take(n));
+                input.extend(std::iter::repeat_n(MASK, n));
                 let mut target = q;
                 target.extend(pair.answer.iter().map(|&c| tok(c)));
                 let mut resp = vec![false; n];
-                resp.extend(std::iter::repeat(true).take(n));
+                resp.extend(std::iter::repeat_n(true, n));
                 Encoded {
                     input,
                     target,

@@ -10,6 +10,7 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod sample;
 pub mod signals;

@@ -28,6 +28,7 @@ enum Command {
     /// Hyperparameter sweeps: TOML grids run locally or as SLURM job arrays.
     #[command(subcommand)]
     Sweep(cmd::sweep::SweepCmd),
+    Report(cmd::report::ReportArgs),
     /// Throughput benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -46,6 +47,7 @@ fn main() {
         Command::Eval(a) => cmd::run::eval(a).map(|_| 0),
         Command::Solve(a) => cmd::run::solve(a).map(|_| 0),
         Command::Sweep(c) => cmd::sweep::run(c).map(|_| 0),
+        Command::Report(a) => cmd::report::run(a).map(|_| 0),
         Command::Bench(c) => cmd::bench::run(c).map(|_| 0),
     };
     match result {

@@ -221,7 +221,7 @@ fn next_state(
     step: usize,
     opts: &SampleOptions,
 ) -> State {
-    let due = |k: usize| k > 0 && step % k == 0;
+    let due = |k: usize| k > 0 && step.is_multiple_of(k);
     let y = if due(opts.reset_y_every) {
         model.embed(tokens)
     } else {

@@ -46,7 +46,8 @@ fn output_shapes_for_every_option() {
                         continue;
                     }
                     for (use_y, use_z) in [(true, true), (false, true), (true, false)] {
-                        if !matches!(variant, "trldm" | "trldm-ds" | "trm") && !(use_y && use_z) {
+                        let recursive = matches!(variant, "trldm" | "trldm-ds" | "trm");
+                        if !(recursive || (use_y && use_z)) {
                             continue;
                         }
                         let c = cfg(|c| {

@@ -12,7 +12,7 @@ pub fn on_path(prog: &str) -> Option<std::path::PathBuf> {
 pub fn run() -> Result<()> {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     println!("trldm {}", env!("CARGO_PKG_VERSION"));
-    println!("libtorch: {} (tch {})", torch_version(), "0.24.0");
+    println!("libtorch: {} (tch 0.24.0)", torch_version());
     let cuda = tch::Cuda::is_available();
     println!("cuda available: {}", yes_no(cuda));
     println!(

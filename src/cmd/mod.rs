@@ -2,5 +2,6 @@
 pub mod bench;
 pub mod data;
 pub mod doctor;
+pub mod report;
 pub mod run;
 pub mod sweep;

@@ -57,7 +57,7 @@ pub fn minibatch(
         let correct = loss::exact_match(&out.logits.detach(), &target, &resp);
         let mut total = main + loss::halt_loss(&out.halt_logit, &correct) * cfg.lambda_halt;
         if inject_nan && s == 1 {
-            total = total * f64::NAN;
+            total *= f64::NAN;
         }
         last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
         match tr.update(&total, lr) {

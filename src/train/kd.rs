@@ -11,7 +11,7 @@ use tch::{nn::VarStore, CModule, Device, Tensor};
 /// A frozen teacher p_φ(· | p, r_t).
 pub enum Teacher {
     /// A trldm run folder: its model with its own recursion (EMA weights).
-    Run { model: Model, _vs: VarStore },
+    Run { model: Box<Model>, _vs: VarStore },
     /// A TorchScript module: `forward(tokens) -> logits`.
     Script(CModule),
 }
@@ -36,7 +36,10 @@ impl Teacher {
                 );
             }
             let (vs, model) = crate::eval::load_model(&cfg, &path.join("ckpt"), true, device)?;
-            Teacher::Run { model, _vs: vs }
+            Teacher::Run {
+                model: Box::new(model),
+                _vs: vs,
+            }
         } else if path.is_file() {
             let m = CModule::load_on_device(path, device).with_context(|| {
                 format!("train.kd_teacher = \"{spec}\": not a TorchScript module")

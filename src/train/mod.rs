@@ -525,7 +525,7 @@ fn train_loop(
         };
         last_gn = gns.last().copied().unwrap_or(last_gn);
         progress.set(tr.step, loss_v);
-        let every = |k: usize| k > 0 && (tr.step % k as u64 == 0 || tr.step == steps);
+        let every = |k: usize| k > 0 && (tr.step.is_multiple_of(k as u64) || tr.step == steps);
         let do_eval = every(cfg.train.eval_every);
         if every(cfg.train.log_every) || do_eval || tr.step == steps {
             let secs = window.0.elapsed().as_secs_f64().max(1e-9);
