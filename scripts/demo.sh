@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The README's main job: generate and check small data sets, then train and
-# evaluate a TR-LDM on 9x9 mazes on the CPU.
+# The README's main job on a small default: generate and check small data
+# sets, run the CPU mini sweep (masked diffusion vs TR-LDM on 7x7 mazes,
+# 2 seeds, trained and evaluated locally), and report its tables and plots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/trldm
 SHARED=${TRLDM_SHARED:-../shared}
-STEPS=${DEMO_STEPS:-1500}
+SWEEP=${DEMO_SWEEP:-sweeps/cpu/mini.toml}
+RESULTS=${DEMO_RESULTS:-results/cpu-mini}
 
 $BIN doctor
 mkdir -p data/demo
@@ -17,5 +19,8 @@ $BIN data stats data/demo/maze9.csv
 if [ -f "$SHARED/data/sudoku/forum_hardest_1106.csv" ]; then
   $BIN data check "$SHARED/data/sudoku/forum_hardest_1106.csv"
 fi
-$BIN train --config sweeps/cpu/maze9.toml --run-dir runs/demo-maze9 --set train.steps="$STEPS"
-cat runs/demo-maze9/eval.csv
+$BIN sweep plan "$SWEEP" --results "$RESULTS"
+$BIN sweep run "$SWEEP" --results "$RESULTS"
+$BIN sweep status "$SWEEP" --results "$RESULTS"
+$BIN report "$RESULTS"
+cat "$RESULTS/tables.md"

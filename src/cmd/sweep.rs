@@ -42,7 +42,7 @@ pub enum SweepCmd {
     /// does not stop the others, Ctrl-C checkpoints and running the command
     /// again resumes.
     ///
-    /// Example: trldm sweep run sweeps/examples/tiny.toml --workers 2
+    /// Example: trldm sweep run sweeps/cpu/mini.toml --workers 2
     ///          trldm sweep run table3.toml --devices 0,1,2,3
     Run {
         #[command(flatten)]
