@@ -38,6 +38,11 @@ impl Mpi {
         self.world.size() as usize
     }
 
+    /// MPI_Abort on the world: ends every rank of the job.
+    pub fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+
     pub fn barrier(&self) {
         self.world.barrier();
     }

@@ -158,6 +158,12 @@ impl Dist {
             return Ok((d, device));
         }
         if let Device::Cuda(i) = device {
+            if !tch::Cuda::is_available() {
+                bail!(
+                    "train.device = \"{device_pref}\" but libtorch sees no CUDA device \
+                     (see `trldm doctor`)"
+                );
+            }
             // One GPU per rank: the local rank's, or the only one visible
             // (srun --gpus-per-task=1 sets CUDA_VISIBLE_DEVICES per task).
             let n = tch::Cuda::device_count().max(1) as usize;
@@ -203,7 +209,7 @@ impl Dist {
     /// The rows `[lo, lo + n)` of a global batch of `b` rows that this rank
     /// trains on. `b` must be divisible by the world size.
     pub fn shard(&self, b: usize) -> Result<(usize, usize)> {
-        if b % self.world != 0 {
+        if !b.is_multiple_of(self.world) {
             bail!(
                 "train.batch = {b} is not divisible by the {} data-parallel ranks; \
                  the global batch is split evenly across ranks",
@@ -303,6 +309,24 @@ impl Dist {
         let mut t = Tensor::from_slice(v).to_device(self.scratch_device());
         self.allreduce_sum_(&mut t)?;
         Ok(Vec::<f64>::try_from(t.to_device(Device::Cpu))?)
+    }
+
+    /// Called when this rank fails: with other ranks alive, print the error
+    /// and end the whole job (MPI_Abort; without MPI, exit so that srun's
+    /// `--kill-on-bad-exit=1` stops the others) instead of leaving them
+    /// blocked in a collective. Returns only for one process.
+    pub fn abort_others(&self, err: &anyhow::Error) {
+        if self.world <= 1 {
+            return;
+        }
+        eprintln!(
+            "error (rank {} of {}): {err:#}; aborting all ranks",
+            self.rank, self.world
+        );
+        match &self.mpi {
+            Some(m) => m.abort(1),
+            None => std::process::exit(1),
+        }
     }
 
     /// Seconds spent in [`Dist::allreduce_mean_`] so far.

@@ -79,7 +79,7 @@ pub fn minibatch(
             } else {
                 resp.size()[0] as f64
             };
-            total = total * (n_here * world / n_all);
+            total *= n_here * world / n_all;
         }
         last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
         match tr.update(&total, lr) {

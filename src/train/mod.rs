@@ -566,8 +566,24 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
     if root {
         crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
     }
-    let world = dist.world;
     let mut tr = Trainer::with_dist(cfg, dist, device)?;
+    let res = train_rank(&mut tr, cfg, run, &opts);
+    if let Err(e) = &res {
+        // An error on one rank would leave the others waiting in a collective.
+        tr.dist.abort_others(e);
+    }
+    res
+}
+
+/// The body of [`train`] for one rank (every rank runs it; rank 0 writes).
+fn train_rank(
+    tr: &mut Trainer,
+    cfg: &RunConfig,
+    run: &RunDir,
+    opts: &TrainOptions,
+) -> Result<Outcome> {
+    let root = tr.dist.is_root();
+    let world = tr.dist.world;
     let resumed = opts.resume && tr.restore(run)?;
     let (n_all, n_net) = count_params(&tr.vs);
     if !opts.quiet {
@@ -603,13 +619,13 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
     } else {
         None
     };
-    let outcome = train_loop(&mut tr, run, &opts, log.as_mut())?;
+    let outcome = train_loop(tr, run, opts, log.as_mut())?;
     let save = |tr: &Trainer| if root { tr.save(run) } else { Ok(()) };
     match &outcome {
         Outcome::Finished { step } => {
-            save(&tr)?;
+            save(tr)?;
             if opts.final_eval {
-                let res = eval::evaluate_trainer(&tr, cfg.eval.n)?;
+                let res = eval::evaluate_trainer(tr, cfg.eval.n)?;
                 if root {
                     eval::write_csv(&run.eval_csv(), &res)?;
                 }
@@ -631,7 +647,7 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
             }
         }
         Outcome::Stopped { step } => {
-            save(&tr)?;
+            save(tr)?;
             status(RunState::Running, *step, "stopped; resumable")?;
             if !opts.quiet {
                 eprintln!(
