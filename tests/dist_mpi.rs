@@ -50,6 +50,13 @@ fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Is `prog` an executable file on PATH?
+fn on_path(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
 /// Runs `launcher... trldm train <args> --run-dir dir`, panicking with its output on failure.
 fn run(launcher: &[&str], dir: &Path, args: &[String], env: &[(&str, &str)]) {
     let (prog, pre) = match launcher.split_first() {
@@ -125,12 +132,20 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
 }
 
 fn check_equivalence(launcher: &[&str], extra: &[&str]) {
+    check_equivalence_env(launcher, extra, &[])
+}
+
+/// Trains the tiny run with one process and under `launcher` (with
+/// TRLDM_DIST_CHECK=1 and `env`), then compares checkpoints, logs and eval.
+fn check_equivalence_env(launcher: &[&str], extra: &[&str], env: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let args = tiny_args(extra);
     let one = tmp.path().join("one");
     let two = tmp.path().join("two");
     run(&[], &one, &args, &[]);
-    run(launcher, &two, &args, &[("TRLDM_DIST_CHECK", "1")]);
+    let mut env = env.to_vec();
+    env.push(("TRLDM_DIST_CHECK", "1"));
+    run(launcher, &two, &args, &env);
     let d = max_diff(&one, &two);
     eprintln!("{launcher:?} {extra:?}: max |diff| of the checkpoints = {d:.3e}");
     assert!(d <= 1e-5, "2 ranks vs 1 process differ by {d:.3e} (> 1e-5)");
@@ -200,6 +215,49 @@ fn mpirun_two_ranks_match_one_process() {
     }
 }
 
+/// Divergence is decided on all-reduced values (every rank stops at the same
+/// step), and a resumed 2-rank run (checkpoint read, then broadcast from rank
+/// 0) ends where one uninterrupted process ends.
+#[test]
+fn mpirun_diverges_together_and_resumes_exactly() {
+    if !have("mpirun") {
+        eprintln!("skipped: mpirun not found");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let args = tiny_args(&["train.ckpt_every=5"]);
+    let one = tmp.path().join("one");
+    let two = tmp.path().join("two");
+    run(&[], &one, &args, &[]);
+    let l = mpirun(2);
+    let l: Vec<&str> = l.iter().map(|s| s.as_str()).collect();
+    // NaN loss at update 7 on every rank: exit code 4 (diverged), checkpoint of step 5 kept.
+    let out = Command::new(l[0])
+        .args(&l[1..])
+        .arg(BIN)
+        .arg("train")
+        .args(&args)
+        .args(["--inject-nan-at", "7", "--run-dir"])
+        .arg(&two)
+        .env("TRLDM_DIST_CHECK", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = std::fs::read_to_string(two.join("status.json")).unwrap();
+    assert!(st.contains("diverged"), "{st}");
+    let mut resume = args.clone();
+    resume.push("--resume".into());
+    run(&l, &two, &resume, &[("TRLDM_DIST_CHECK", "1")]);
+    let d = max_diff(&one, &two);
+    eprintln!("resumed 2 ranks vs 1 process: max |diff| = {d:.3e}");
+    assert!(d <= 1e-5, "{d:.3e}");
+}
+
 #[test]
 fn mpirun_refuses_a_batch_not_divisible_by_the_ranks() {
     if !have("mpirun") {
@@ -226,31 +284,66 @@ fn mpirun_refuses_a_batch_not_divisible_by_the_ranks() {
     assert!(err.contains("not divisible"), "{err}");
 }
 
-/// The same equivalence under SLURM. Needs a running local cluster: set
-/// SLURM_CONF (scripts/slurm-cluster.sh starts one and prints it).
+/// Stops a cluster started by scripts/slurm-cluster.sh when dropped.
+struct Cluster(std::path::PathBuf, std::path::PathBuf);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(&self.0)
+            .arg("stop")
+            .arg(&self.1)
+            .output();
+    }
+}
+
+/// The same equivalence under SLURM with `srun -n 2 --mpi=pmix`. Uses the
+/// cluster of SLURM_CONF when set; else starts a single-node cluster with
+/// scripts/slurm-cluster.sh (root, slurm-wlm, munge, libpmix2) in a
+/// temporary folder; else skips, saying why.
 #[test]
 fn srun_two_ranks_match_one_process() {
-    let conf = std::env::var("SLURM_CONF").ok();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-cluster.sh");
-    match (&conf, have("srun")) {
-        (None, _) => {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut _cluster = None;
+    let mut env: Vec<(&str, String)> = vec![];
+    if std::env::var_os("SLURM_CONF").is_none() {
+        if !script.exists() {
             eprintln!(
-                "skipped: SLURM_CONF is not set (start a local cluster with {}{})",
-                script.display(),
-                if script.exists() {
-                    ""
-                } else {
-                    ", which is not in this checkout yet"
-                }
+                "skipped: SLURM_CONF is not set and {} is absent",
+                script.display()
             );
             return;
         }
-        (Some(_), false) => {
-            eprintln!("skipped: SLURM_CONF is set but srun is not installed");
+        if !on_path("slurmctld") {
+            eprintln!(
+                "skipped: SLURM_CONF is not set and slurmctld is not installed \
+                 (apt-get install slurm-wlm munge libpmix2)"
+            );
             return;
         }
-        _ => {}
+        let dir = tmp.path().join("cluster");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} start failed:\n{}{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        _cluster = Some(Cluster(script.clone(), dir.clone()));
+        env.push(("SLURM_CONF", dir.join("slurm.conf").display().to_string()));
+    }
+    if !on_path("srun") {
+        eprintln!("skipped: srun is not installed");
+        return;
     }
     let l = ["srun", "-n", "2", "--mpi=pmix", "--export=ALL", "--time=5"];
-    check_equivalence(&l, &["train.unroll=2"]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    check_equivalence_env(&l, &["train.unroll=2"], &env);
 }

@@ -97,6 +97,24 @@ pub fn detect_launcher(get: &dyn Fn(&str) -> Option<String>) -> Launcher {
     }
 }
 
+/// This process's rank as its launcher set it (OMPI_COMM_WORLD_RANK,
+/// PMIX_RANK, SLURM_PROCID inside an srun step; 0 otherwise), without
+/// initialising anything: for code outside the trainer that must act once
+/// per run, such as requeueing a SLURM job or writing status.
+pub fn env_rank() -> usize {
+    if std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none") {
+        return 0;
+    }
+    match detect_launcher(&|n| std::env::var(n).ok()) {
+        Launcher::None => 0,
+        Launcher::Slurm { rank, .. } => rank,
+        Launcher::Mpi => env_usize("OMPI_COMM_WORLD_RANK")
+            .or_else(|| env_usize("PMIX_RANK"))
+            .or_else(|| env_usize("SLURM_PROCID"))
+            .unwrap_or(0),
+    }
+}
+
 impl Dist {
     /// One process, no communication.
     pub fn single() -> Dist {
