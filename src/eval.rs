@@ -4,6 +4,7 @@
 //! denoising steps used and the throughput.
 use crate::config::RunConfig;
 use crate::data::{Dataset, MASK};
+use crate::dist::Dist;
 use crate::model::{Model, State, Variant};
 use crate::sample::{self, predict, SampleOptions};
 use crate::train::Trainer;
@@ -161,19 +162,36 @@ pub fn evaluate(
     limit: usize,
     device: Device,
 ) -> Result<EvalResult> {
+    evaluate_dist(model, cfg, ds, limit, device, &Dist::single())
+}
+
+/// [`evaluate`] sharded over the ranks of a data-parallel run: rank r
+/// samples its contiguous share of the puzzles and the counts are summed
+/// over the ranks, so every rank returns the metrics of all `limit` puzzles.
+/// (With Gumbel noise, `sample.temperature > 0`, the noise of a puzzle
+/// depends on the sharding; argmax decoding does not.)
+pub fn evaluate_dist(
+    model: &Model,
+    cfg: &RunConfig,
+    ds: &Dataset,
+    limit: usize,
+    device: Device,
+    dist: &Dist,
+) -> Result<EvalResult> {
     let n = if limit == 0 {
         ds.len()
     } else {
         limit.min(ds.len())
     };
+    let (first, last) = dist.split(n);
     tch::manual_seed(cfg.seed as i64);
     let start = Instant::now();
     let (mut exact, mut valid, mut optimal, mut ratio) = (0usize, 0usize, 0usize, 0.0f64);
     let (mut tok_right, mut tok_total, mut steps) = (0i64, 0i64, 0usize);
     let mut is_maze = false;
     let bs = cfg.eval.batch.max(1);
-    for lo in (0..n).step_by(bs) {
-        let hi = (lo + bs).min(n);
+    for lo in (first..last).step_by(bs) {
+        let hi = (lo + bs).min(last);
         let input = ds
             .input
             .narrow(0, lo as i64, (hi - lo) as i64)
@@ -205,16 +223,28 @@ pub fn evaluate(
             ratio += sc.len_ratio.unwrap_or(0.0);
         }
     }
+    let sums = dist.sum_f64(&[
+        exact as f64,
+        valid as f64,
+        optimal as f64,
+        ratio,
+        tok_right as f64,
+        tok_total as f64,
+        steps as f64,
+        is_maze as u8 as f64,
+    ])?;
+    let (exact, valid, optimal, ratio) = (sums[0], sums[1], sums[2], sums[3]);
+    let (tok_right, tok_total, steps, is_maze) = (sums[4], sums[5], sums[6], sums[7] > 0.0);
     let wall = start.elapsed().as_secs_f64();
     let nf = n.max(1) as f64;
     Ok(EvalResult {
         n,
-        exact: exact as f64 / nf,
-        valid: valid as f64 / nf,
-        optimal: is_maze.then(|| optimal as f64 / nf),
+        exact: exact / nf,
+        valid: valid / nf,
+        optimal: is_maze.then(|| optimal / nf),
         len_ratio: is_maze.then(|| ratio / nf),
-        token_acc: tok_right as f64 / tok_total.max(1) as f64,
-        mean_steps: steps as f64 / nf,
+        token_acc: tok_right / tok_total.max(1.0),
+        mean_steps: steps / nf,
         wall_s: wall,
         puzzles_per_s: n as f64 / wall.max(1e-9),
     })
@@ -227,9 +257,9 @@ pub fn evaluate_trainer(tr: &Trainer, limit: usize) -> Result<EvalResult> {
         (Some(ema), true) => {
             let (vs, model) = crate::train::build_model(&tr.cfg, &tr.info, tr.device)?;
             ema.copy_into(&vs);
-            evaluate(&model, &tr.cfg, &tr.test, limit, tr.device)
+            evaluate_dist(&model, &tr.cfg, &tr.test, limit, tr.device, &tr.dist)
         }
-        _ => evaluate(&tr.model, &tr.cfg, &tr.test, limit, tr.device),
+        _ => evaluate_dist(&tr.model, &tr.cfg, &tr.test, limit, tr.device, &tr.dist),
     }
 }
 

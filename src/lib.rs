@@ -7,6 +7,7 @@
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod eval;
 pub mod model;
 pub mod progress;

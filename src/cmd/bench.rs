@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Instant;
+use tch::{Kind, Tensor};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
@@ -98,17 +99,62 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
     }
 }
 
+/// Training FLOPs per response token of one update, counted the usual way
+/// (2 per parameter and token forward, 4 backward, plus attention's
+/// `4·L·d` per layer forward): Algorithm 2 runs `T` cycles of `n + 1` calls of
+/// Net; `T - 1` cycles without gradients (forward only), one with (forward +
+/// backward). `n_net` = parameters without embeddings (Net, output and halting
+/// heads; the heads run once per forward, so this slightly overestimates).
+pub fn train_flops_per_token(cfg: &RunConfig, n_net: i64, seq_len: usize) -> f64 {
+    let m = &cfg.model;
+    let attn = if m.block == "attention" {
+        4.0 * seq_len as f64 * m.d as f64 * m.layers as f64
+    } else {
+        0.0
+    };
+    let per_call = 2.0 * n_net as f64 + attn;
+    let calls = (m.n_rec + 1) as f64;
+    calls * (per_call * m.t_cycles.saturating_sub(1) as f64 + 3.0 * per_call)
+}
+
+/// Under mpirun/srun (or TRLDM_DIST=nccl) this benchmarks data-parallel
+/// training: every rank runs its shard of the global batch, rank 0 prints,
+/// and `allreduce_share` is the fraction of the step spent in the gradient
+/// all-reduce (including waiting for the slowest rank).
 fn bench_train(a: &BenchArgs) -> Result<()> {
     let mut cfg = bench_config(a)?;
     cfg.train.steps = a.steps + 2;
     cfg.train.warmup = cfg.train.warmup.min(cfg.train.steps);
-    let mut tr = Trainer::new(&cfg)?;
+    let rendezvous = std::env::temp_dir().join("trldm-bench");
+    let (dist, device) = crate::dist::Dist::discover(&rendezvous, &cfg.train.device)?;
+    let mut tr = Trainer::with_dist(&cfg, dist, device)?;
     let rss_before = peak_rss_mib();
     tr.bench_steps(2)?;
+    tr.dist.barrier()?;
+    let comm0 = tr.dist.comm_secs();
     let t0 = Instant::now();
     tr.bench_steps(a.steps)?;
+    tr.dist.barrier()?;
     let dt = t0.elapsed().as_secs_f64();
+    let comm = tr.dist.comm_secs() - comm0;
     let tokens = (a.steps * cfg.train.batch * tr.info.seq_len() * cfg.train.unroll) as f64;
+    let (n_all, n_net) = crate::model::count_params(&tr.vs);
+    // The all-reduce alone: the gradient buffer's size, ranks aligned by a
+    // barrier first (the in-step figure also counts waiting for the slower rank).
+    let mut alone = 0.0;
+    if tr.dist.is_active() {
+        let mut buf = Tensor::ones([n_all + 1], (Kind::Float, tr.device));
+        for _ in 0..10 {
+            tr.dist.barrier()?;
+            let t = Instant::now();
+            tr.dist.allreduce_mean_(&mut buf)?;
+            alone += t.elapsed().as_secs_f64() / 10.0;
+        }
+    }
+    let fpt = train_flops_per_token(&cfg, n_net, tr.info.seq_len());
+    if !tr.dist.is_root() {
+        return Ok(());
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -116,11 +162,23 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
             "variant": cfg.model.variant,
             "steps_per_s": a.steps as f64 / dt,
             "tokens_per_s": tokens / dt,
+            "s_per_step": dt / a.steps as f64,
             "batch": cfg.train.batch,
             "seq_len": tr.info.seq_len(),
             "d": cfg.model.d,
             "n_rec": cfg.model.n_rec,
             "T": cfg.model.t_cycles,
+            "unroll": cfg.train.unroll,
+            "bf16": cfg.train.bf16 && tr.device.is_cuda(),
+            "params": n_all,
+            "params_non_emb": n_net,
+            "flops_per_token": fpt,
+            "achieved_flops": fpt * tokens / dt,
+            "world": tr.dist.world,
+            "backend": format!("{:?}", tr.dist.backend),
+            "allreduce_s_per_step": comm / a.steps as f64,
+            "allreduce_share": comm / dt,
+            "allreduce_alone_s": alone,
             "threads": tch::get_num_threads(),
             "device": format!("{:?}", tr.device),
             "peak_rss_mib": peak_rss_mib(),

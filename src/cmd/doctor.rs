@@ -30,6 +30,10 @@ pub fn run() -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    println!(
+        "nccl (libnccl.so, multi-GPU data parallelism): {}",
+        yes_no(crate::dist::nccl::library_present())
+    );
     for prog in ["sbatch", "srun", "squeue", "scontrol", "mpirun"] {
         match on_path(prog) {
             Some(p) => println!("{prog}: {}", p.display()),

@@ -89,7 +89,10 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
     let outcome = match train::train(&cfg, &run, opts) {
         Ok(o) => o,
         Err(e) => {
-            let _ = run.set_status(State::Failed, 0, &format!("{e:#}"));
+            // Data parallelism: only rank 0 writes the run's files.
+            if crate::dist::env_rank() == 0 {
+                let _ = run.set_status(State::Failed, 0, &format!("{e:#}"));
+            }
             return Err(e);
         }
     };
@@ -100,7 +103,8 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_MAX_REQUEUES);
-            if crate::signals::requeue_if_slurm(&run, max)? {
+            // Once per job: rank 0 requeues (every rank stopped at the same step).
+            if crate::dist::env_rank() == 0 && crate::signals::requeue_if_slurm(&run, max)? {
                 eprintln!("trldm train: requeued SLURM job; it resumes from the checkpoint");
             }
             EXIT_STOPPED

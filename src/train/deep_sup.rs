@@ -8,6 +8,14 @@
 //! (line 12); samples with h_θ(y) > τ leave (line 13, after at least
 //! `min_sup_steps`); low-confidence remask to the next ratio t_{s+1}
 //! (line 14); detach y, z (line 15).
+//!
+//! Data parallelism: each rank runs its shard of the minibatch. Rows that
+//! halt leave on their own rank, so the ranks agree on the number of rows
+//! still in the loop (one scalar all-reduce per step when halting is on),
+//! stop together, and scale their row-mean loss by `n_rank · W / n_all` so
+//! that the averaged gradient is the one of the mean over all rows. A rank
+//! whose rows have all halted keeps one row with loss weight 0 so that it
+//! still joins every gradient all-reduce.
 use super::{loss, Trainer};
 use crate::data::{Batch, MASK};
 use crate::model::{State, Variant};
@@ -38,6 +46,12 @@ pub fn minibatch(
     let mut state: Option<State> = None;
     let mut norms = Vec::new();
     let mut last_loss = f64::NAN;
+    // Data parallelism: rows of all ranks still in the loop, and whether
+    // this rank only holds a zero-weight placeholder row.
+    let dp = tr.dist.is_active();
+    let world = tr.dist.world as f64;
+    let mut n_all = tr.cfg.train.batch as f64;
+    let mut placeholder = false;
     for s in 1..=cfg.n_sup {
         if tr.step >= max_steps {
             break;
@@ -59,10 +73,21 @@ pub fn minibatch(
         if inject_nan && s == 1 {
             total *= f64::NAN;
         }
+        if dp && cfg.halting {
+            let n_here = if placeholder {
+                0.0
+            } else {
+                resp.size()[0] as f64
+            };
+            total *= n_here * world / n_all;
+        }
         last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
         match tr.update(&total, lr) {
             Ok(g) => norms.push(g),
             Err(reason) => return (last_loss, Err(reason)),
+        }
+        if dp {
+            last_loss = tr.synced_loss;
         }
         if s == cfg.n_sup {
             break;
@@ -73,8 +98,23 @@ pub fn minibatch(
         } else {
             out.halt_logit.ones_like().to_kind(Kind::Bool)
         };
-        let keep_rows = stay.nonzero().squeeze_dim(1);
-        if keep_rows.numel() == 0 {
+        let mut keep_rows = stay.nonzero().squeeze_dim(1);
+        if dp && cfg.halting {
+            let here = if placeholder {
+                0.0
+            } else {
+                keep_rows.numel() as f64
+            };
+            match tr.dist.sum_f64(&[here]) {
+                Ok(v) if v[0] == 0.0 => break,
+                Ok(v) => n_all = v[0],
+                Err(e) => return (last_loss, Err(format!("{e:#}"))),
+            }
+            if here == 0.0 {
+                placeholder = true;
+                keep_rows = Tensor::zeros([1], (Kind::Int64, keep_rows.device()));
+            }
+        } else if keep_rows.numel() == 0 {
             break;
         }
         // Line 14: low-confidence remask to the next ratio (diffusion only).

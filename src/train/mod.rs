@@ -10,6 +10,7 @@ pub mod optim;
 
 use crate::config::RunConfig;
 use crate::data::{self, Batch, Dataset, TaskInfo, MASK};
+use crate::dist::Dist;
 use crate::eval;
 use crate::model::{count_params, DataShape, Model, Variant};
 use crate::run::{RunDir, State as RunState};
@@ -112,13 +113,24 @@ pub struct Trainer {
     pub step: u64,
     /// The distillation teacher (Eq. 8), when `train.lambda_kd > 0`.
     pub teacher: Option<kd::Teacher>,
+    /// Data parallelism (src/dist): this rank's place; `Dist::single()` for one process.
+    pub dist: Dist,
+    /// The loss of the last update averaged over the ranks (data parallelism).
+    pub synced_loss: f64,
 }
 
 impl Trainer {
     /// Loads the data and builds a fresh model and optimizer.
     pub fn new(cfg: &RunConfig) -> Result<Trainer> {
-        apply_threads(cfg);
         let device = resolve_device(&cfg.train.device)?;
+        Trainer::with_dist(cfg, Dist::single(), device)
+    }
+
+    /// [`Trainer::new`] for one rank of a data-parallel run on `device`
+    /// (from [`Dist::discover`]); the parameters are broadcast from rank 0.
+    pub fn with_dist(cfg: &RunConfig, dist: Dist, device: Device) -> Result<Trainer> {
+        apply_threads(cfg);
+        dist.shard(cfg.train.batch)?;
         let info = TaskInfo::from_config(cfg)?;
         let (train_pairs, test_pairs) = data::load_splits(cfg)?;
         let train = Dataset::new(info, train_pairs).context("training split")?;
@@ -143,7 +155,37 @@ impl Trainer {
             train,
             test,
             step: 0,
+            dist,
+            synced_loss: f64::NAN,
         })
+        .and_then(|mut tr| {
+            tr.sync_from_root()?;
+            Ok(tr)
+        })
+    }
+
+    /// Data parallelism: overwrites every rank's model, EMA, AdamW moments and
+    /// step with rank 0's (after building, and after restoring a checkpoint).
+    pub fn sync_from_root(&mut self) -> Result<()> {
+        if !self.dist.is_active() {
+            return Ok(());
+        }
+        let dev = self.dist.scratch_device();
+        let mut tensors: Vec<Tensor> = self
+            .checkpoint_tensors()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let mut flat = crate::dist::flatten(&tensors, dev);
+        self.dist.broadcast_(&mut flat, 0)?;
+        crate::dist::unflatten_into(&flat, &mut tensors)?;
+        let mut counters =
+            Tensor::from_slice(&[self.step as f64, self.opt.t as f64]).to_device(dev);
+        self.dist.broadcast_(&mut counters, 0)?;
+        let c = Vec::<f64>::try_from(counters.to_device(Device::Cpu))?;
+        self.step = c[0] as u64;
+        self.opt.t = c[1] as i64;
+        Ok(())
     }
 
     /// All tensors of a checkpoint: model, EMA, AdamW moments.
@@ -207,18 +249,32 @@ impl Trainer {
         })?;
         self.opt.load_state(&|n| ck.get(n), ck.meta.adam_t)?;
         self.step = ck.meta.step;
+        self.sync_from_root()?;
         Ok(true)
     }
 
     /// One optimizer update from a loss: backward, gradient norm, clip, AdamW, EMA.
     /// Returns the gradient norm before clipping, or the reason to stop.
     fn update(&mut self, loss: &Tensor, lr: f64) -> std::result::Result<f64, String> {
-        let lv = f64::try_from(loss).unwrap_or(f64::NAN);
-        if !lv.is_finite() {
-            return Err(format!("loss is {lv} at step {}", self.step + 1));
+        if self.dist.is_active() {
+            // Data parallelism: backward first, then average gradients (and
+            // the loss) over the ranks, so that every rank takes the same
+            // decision (finite loss, gradient norm) and the same step.
+            self.opt.zero_grad();
+            loss.backward();
+            let lv = self.sync_grads(loss).map_err(|e| format!("{e:#}"))?;
+            self.synced_loss = lv;
+            if !lv.is_finite() {
+                return Err(format!("loss is {lv} at step {}", self.step + 1));
+            }
+        } else {
+            let lv = f64::try_from(loss).unwrap_or(f64::NAN);
+            if !lv.is_finite() {
+                return Err(format!("loss is {lv} at step {}", self.step + 1));
+            }
+            self.opt.zero_grad();
+            loss.backward();
         }
-        self.opt.zero_grad();
-        loss.backward();
         let gn = self.opt.grad_norm();
         if !gn.is_finite() || gn > self.cfg.train.max_grad_norm {
             return Err(format!(
@@ -233,7 +289,33 @@ impl Trainer {
             ema.update(&self.opt.params);
         }
         self.step += 1;
+        if self.dist.check {
+            self.dist
+                .check_identical(&self.opt.params, self.step)
+                .map_err(|e| format!("{e:#}"))?;
+        }
         Ok(gn)
+    }
+
+    /// The gradient all-reduce: all gradients (name-sorted, as
+    /// `optim::named_params`) and the loss are flattened into one float32
+    /// buffer, averaged over the ranks and copied back. Undefined gradients
+    /// (parameters outside the graph) are undefined on every rank and skipped.
+    /// Returns the loss averaged over the ranks.
+    fn sync_grads(&mut self, loss: &Tensor) -> Result<f64> {
+        let mut grads: Vec<Tensor> = self
+            .opt
+            .params
+            .iter()
+            .map(|(_, p)| p.grad())
+            .filter(|g| g.defined())
+            .collect();
+        let mut parts: Vec<Tensor> = grads.iter().map(|g| g.shallow_clone()).collect();
+        parts.push(loss.detach().reshape([1]));
+        let mut flat = crate::dist::flatten(&parts, self.device);
+        self.dist.allreduce_mean_(&mut flat)?;
+        crate::dist::unflatten_into(&flat, &mut grads)?;
+        Ok(f64::try_from(flat.get(flat.numel() as i64 - 1))?)
     }
 
     /// One minibatch of training: one update (one-step and vanilla) or up to
@@ -252,16 +334,42 @@ impl Trainer {
             }
         };
         let lv = f64::try_from(&loss).unwrap_or(f64::NAN);
-        self.update(&loss, lr).map(|g| (lv, vec![g]))
+        let g = self.update(&loss, lr)?;
+        let lv = if self.dist.is_active() {
+            self.synced_loss
+        } else {
+            lv
+        };
+        Ok((lv, vec![g]))
     }
 
-    /// The minibatch of the current step.
+    /// The minibatch of the current step. With data parallelism the global
+    /// batch (rows and augmentations) is drawn exactly as by one process and
+    /// this rank keeps its rows `[r·B/W, (r+1)·B/W)`.
     fn minibatch(&self) -> Batch {
         let mut rng = step_rng(self.cfg.seed, self.step, 0);
         let idx = batch_indices(&mut rng, self.train.len(), self.cfg.train.batch);
         let mut aug = step_rng(self.cfg.seed, self.step, 2);
         let aug = self.cfg.task.augment_online.then_some(&mut aug);
-        self.train.batch(&idx, self.device, aug)
+        if !self.dist.is_active() {
+            return self.train.batch(&idx, self.device, aug);
+        }
+        let (lo, n) = self.shard();
+        let b = self.train.batch(&idx, Device::Cpu, aug);
+        let rows = |t: &Tensor| t.narrow(0, lo as i64, n as i64).to_device(self.device);
+        Batch {
+            input: rows(&b.input),
+            target: rows(&b.target),
+            resp: rows(&b.resp),
+            weight: rows(&b.weight),
+        }
+    }
+
+    /// This rank's rows `(first, count)` of the global batch (checked divisible at start).
+    fn shard(&self) -> (usize, usize) {
+        self.dist
+            .shard(self.cfg.train.batch)
+            .expect("train.batch divisible by the world size (checked in Trainer::with_dist)")
     }
 
     /// Eq. 3 on one minibatch, with `train.unroll` denoising steps whose
@@ -270,12 +378,23 @@ impl Trainer {
         let mut rng = step_rng(self.cfg.seed, self.step, 1);
         let (b, l) = batch.target.size2().expect("[B, L]");
         let eps = self.cfg.train.eps;
-        let t: Vec<f32> = (0..b)
+        // Drawn for the global batch (data parallelism: B = b · world), then
+        // this rank's rows are kept, so W ranks see what one process sees.
+        let (lo, bg) = if self.dist.is_active() {
+            (self.shard().0, self.cfg.train.batch as i64)
+        } else {
+            (0, b)
+        };
+        let t: Vec<f32> = (0..bg)
             .map(|_| (eps + (1.0 - eps) * rng.gen::<f64>()) as f32)
             .collect();
-        let u: Vec<f32> = (0..b * l).map(|_| rng.gen::<f32>()).collect();
-        let t = Tensor::from_slice(&t).to_device(self.device);
-        let u = Tensor::from_slice(&u).view([b, l]).to_device(self.device);
+        let u: Vec<f32> = (0..bg * l).map(|_| rng.gen::<f32>()).collect();
+        let (t, u) = (
+            &t[lo..lo + b as usize],
+            &u[lo * l as usize..(lo + b as usize) * l as usize],
+        );
+        let t = Tensor::from_slice(t).to_device(self.device);
+        let u = Tensor::from_slice(u).view([b, l]).to_device(self.device);
         let mask = u.lt_tensor(&t.unsqueeze(1)).logical_and(&batch.resp);
         let mut tokens = batch.target.masked_fill(&mask, MASK);
         let l_r = batch
@@ -433,22 +552,54 @@ struct LogRow {
 }
 
 /// Trains the run in `run` (creating it), following `opts`.
-pub fn train(cfg: &RunConfig, run: &RunDir, opts: TrainOptions) -> Result<Outcome> {
+///
+/// Under a launcher (mpirun, srun) this is one rank of a data-parallel run
+/// ([`Dist::discover`]): every rank trains on its shard and joins the
+/// collectives; only rank 0 writes config, status, train.csv, checkpoints
+/// and eval.csv, and prints.
+pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Outcome> {
     std::fs::create_dir_all(&run.root)
         .with_context(|| format!("{}: cannot create run folder", run.root.display()))?;
-    crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
-    let mut tr = Trainer::new(cfg)?;
+    let (dist, device) = Dist::discover(&run.root, &cfg.train.device)?;
+    let root = dist.is_root();
+    opts.quiet |= !root;
+    if root {
+        crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
+    }
+    let mut tr = Trainer::with_dist(cfg, dist, device)?;
+    let res = train_rank(&mut tr, cfg, run, &opts);
+    if let Err(e) = &res {
+        // An error on one rank would leave the others waiting in a collective.
+        tr.dist.abort_others(e);
+    }
+    res
+}
+
+/// The body of [`train`] for one rank (every rank runs it; rank 0 writes).
+fn train_rank(
+    tr: &mut Trainer,
+    cfg: &RunConfig,
+    run: &RunDir,
+    opts: &TrainOptions,
+) -> Result<Outcome> {
+    let root = tr.dist.is_root();
+    let world = tr.dist.world;
     let resumed = opts.resume && tr.restore(run)?;
     let (n_all, n_net) = count_params(&tr.vs);
     if !opts.quiet {
         eprintln!(
-            "trldm train: {} | {} params ({} without embeddings) | {} train / {} test puzzles | device {:?}{}",
+            "trldm train: {} | {} params ({} without embeddings) | {} train / {} test puzzles | device {:?}{}{}",
             cfg.model.variant,
             n_all,
             n_net,
             tr.train.len(),
             tr.test.len(),
             tr.device,
+            if world > 1 {
+                format!(" | {world} ranks ({:?})", tr.dist.backend)
+            } else {
+                String::new()
+            },
             if resumed {
                 format!(" | resumed at step {}", tr.step)
             } else {
@@ -456,33 +607,48 @@ pub fn train(cfg: &RunConfig, run: &RunDir, opts: TrainOptions) -> Result<Outcom
             }
         );
     }
-    run.set_status(RunState::Running, tr.step, "")?;
-    let mut log = TrainLog::open(run, tr.step)?;
-    let outcome = train_loop(&mut tr, run, &opts, &mut log)?;
+    let status = |state: RunState, step: u64, msg: &str| -> Result<()> {
+        if root {
+            run.set_status(state, step, msg)?;
+        }
+        Ok(())
+    };
+    status(RunState::Running, tr.step, "")?;
+    let mut log = if root {
+        Some(TrainLog::open(run, tr.step)?)
+    } else {
+        None
+    };
+    let outcome = train_loop(tr, run, opts, log.as_mut())?;
+    let save = |tr: &Trainer| if root { tr.save(run) } else { Ok(()) };
     match &outcome {
         Outcome::Finished { step } => {
-            tr.save(run)?;
+            save(tr)?;
             if opts.final_eval {
-                let res = eval::evaluate_trainer(&tr, cfg.eval.n)?;
-                eval::write_csv(&run.eval_csv(), &res)?;
+                let res = eval::evaluate_trainer(tr, cfg.eval.n)?;
+                if root {
+                    eval::write_csv(&run.eval_csv(), &res)?;
+                }
                 if !opts.quiet {
                     eprintln!("trldm train: final eval {}", res.summary());
                 }
-                run.set_status(RunState::Done, *step, "")?;
+                status(RunState::Done, *step, "")?;
             } else {
-                run.set_status(RunState::Running, *step, "trained; evaluation pending")?;
+                status(RunState::Running, *step, "trained; evaluation pending")?;
             }
         }
         Outcome::Diverged { step, reason } => {
-            run.set_status(RunState::Diverged, *step, reason)?;
-            eprintln!(
-                "trldm train: diverged: {reason}; the last good checkpoint is kept in {}",
-                run.ckpt_dir().display()
-            );
+            status(RunState::Diverged, *step, reason)?;
+            if root {
+                eprintln!(
+                    "trldm train: diverged: {reason}; the last good checkpoint is kept in {}",
+                    run.ckpt_dir().display()
+                );
+            }
         }
         Outcome::Stopped { step } => {
-            tr.save(run)?;
-            run.set_status(RunState::Running, *step, "stopped; resumable")?;
+            save(tr)?;
+            status(RunState::Running, *step, "stopped; resumable")?;
             if !opts.quiet {
                 eprintln!(
                     "trldm train: stopped at step {step}; checkpoint written, resume with --resume"
@@ -497,7 +663,7 @@ fn train_loop(
     tr: &mut Trainer,
     run: &RunDir,
     opts: &TrainOptions,
-    log: &mut TrainLog,
+    mut log: Option<&mut TrainLog>,
 ) -> Result<Outcome> {
     let cfg = tr.cfg.clone();
     let steps = cfg.train.steps as u64;
@@ -508,7 +674,9 @@ fn train_loop(
     let mut last_gn = 0.0;
     while tr.step < steps {
         if let Some(stop) = &opts.should_stop {
-            if stop(tr.step) {
+            // Ranks may see a signal at different steps: stop when any rank asks.
+            let want = stop(tr.step) as u8 as f64;
+            if tr.dist.sum_f64(&[want])?[0] > 0.0 {
                 return Ok(Outcome::Stopped { step: tr.step });
             }
         }
@@ -557,9 +725,11 @@ fn train_loop(
                     .map(|e| format!(" | eval {}", e.summary()))
                     .unwrap_or_default()
             ));
-            log.row(&row)?;
+            if let Some(log) = log.as_mut() {
+                log.row(&row)?;
+            }
         }
-        if every(cfg.train.ckpt_every) && tr.step < steps {
+        if every(cfg.train.ckpt_every) && tr.step < steps && tr.dist.is_root() {
             tr.save(run)?;
             run.set_status(RunState::Running, tr.step, "")?;
         }
