@@ -242,3 +242,58 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// `[local] ranks = 2` trains each run as 2 MPI ranks (`mpirun -n 2`); the
+/// metrics equal those of the same run in one process (src/dist shards the
+/// global batch, so both compute the same updates).
+#[test]
+fn data_parallel_local_runs_match_one_process() {
+    if Command::new("mpirun").arg("--version").output().is_err() {
+        eprintln!("skipped: mpirun is not installed (scripts/setup.sh --system installs OpenMPI)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut evals = Vec::new();
+    for ranks in [1, 2] {
+        let file = tmp.path().join(format!("dp{ranks}.toml"));
+        let text = sweep_text(&format!("dp{ranks}"), 30)
+            .replace("seeds = [0, 1, 2]", "seeds = [4]")
+            + &format!("train.threads = 1\ntrain.batch = 8\n[local]\nranks = {ranks}\n");
+        std::fs::write(&file, text).unwrap();
+        let results = tmp.path().join(format!("results{ranks}"));
+        let out = Command::new(BIN)
+            .args([
+                "sweep",
+                "run",
+                "--results",
+                results.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{log}");
+        let dirs = run_dirs(&results);
+        assert_eq!(dirs.len(), 1);
+        let train_log = std::fs::read_to_string(dirs[0].join("train.log")).unwrap();
+        if ranks == 2 {
+            assert!(train_log.contains("mpirun -n 2"), "{train_log}");
+        }
+        let eval = std::fs::read_to_string(dirs[0].join("eval.csv")).unwrap();
+        // n, exact, valid, optimal, len_ratio, token_acc (timing columns differ).
+        let row: Vec<String> = eval
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .take(6)
+            .map(String::from)
+            .collect();
+        evals.push(row);
+    }
+    assert_eq!(evals[0], evals[1], "1 process vs 2 ranks");
+}

@@ -213,6 +213,38 @@ fn array_ranges_and_chunks() {
 }
 
 #[test]
+fn data_parallel_runs_launch_ranks_with_srun() {
+    let s = spec(&format!(
+        "{BASE}[grid]\n\"model.n_rec\" = [1]\n[slurm]\ngpus = 1\nranks_per_node = 4\nnodes = 2\n"
+    ))
+    .unwrap();
+    let text = sbatch_script(
+        &ScriptInput {
+            name: "dp",
+            results: Path::new("/r/dp"),
+            bin: Path::new("/opt/trldm"),
+            array: "0",
+            runs: 1,
+        },
+        &s.slurm,
+    );
+    for want in [
+        "#SBATCH --nodes=2\n",
+        "#SBATCH --ntasks-per-node=4\n",
+        "#SBATCH --gpus-per-task=1\n",
+        "--launcher srun --nodes 2 --ranks-per-node 4 --gpu-per-rank\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert!(!text.contains("--gres"), "{text}");
+    let l = trldm::sweep::exec::Launcher::srun(2, 4, true);
+    assert_eq!(
+        l.prefix.join(" "),
+        "srun --nodes=2 --ntasks-per-node=4 --mpi=pmix --kill-on-bad-exit=1 --gpus-per-task=1"
+    );
+}
+
+#[test]
 fn sbatch_text_has_the_essentials() {
     let s = spec(&format!(
         "{BASE}[grid]\n\"model.n_rec\" = [1]\n[slurm]\npartition = \"gpu\"\ngpus = 1\ntime = \"01:00:00\"\nthrottle = 2\nmax_requeues = 5\nsignal_seconds = 90\nextra = [\"#SBATCH --constraint=h100\", \"--exclusive\"]\nsetup = [\"module load cuda\"]\n"

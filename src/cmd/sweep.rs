@@ -1,6 +1,6 @@
 //! `trldm sweep ...`: plan, run locally, submit to SLURM, follow, retry, cancel.
 use crate::run::RunDir;
-use crate::sweep::exec::{exec_run, trainer_bin};
+use crate::sweep::exec::{exec_run, trainer_bin, Launcher};
 use crate::sweep::local::{run_local, LocalOptions};
 use crate::sweep::{bench, SubmitOptions, Sweep};
 use anyhow::{bail, Result};
@@ -126,6 +126,15 @@ pub enum SweepCmd {
         max_requeues: u32,
         #[arg(long, value_name = "PATH")]
         trldm: Option<PathBuf>,
+        /// Launch the trainer as data-parallel ranks: `srun` (in the job).
+        #[arg(long, value_name = "srun")]
+        launcher: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        nodes: u32,
+        #[arg(long, default_value_t = 1)]
+        ranks_per_node: u32,
+        #[arg(long)]
+        gpu_per_rank: bool,
     },
     /// Time plan + sbatch generation and status on a synthetic grid; prints JSON.
     #[command(hide = true)]
@@ -178,6 +187,7 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
                 workers,
                 devices,
                 threads: threads.unwrap_or(local.threads),
+                ranks: local.ranks,
             };
             let s = run_local(&sweep.folder, &sweep.runs, &opts)?;
             println!(
@@ -267,9 +277,18 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
             run_dir,
             max_requeues,
             trldm,
+            launcher,
+            nodes,
+            ranks_per_node,
+            gpu_per_rank,
         } => {
             let bin = trainer_bin(trldm.as_deref())?;
-            let code = exec_run(&bin, &RunDir::new(run_dir), max_requeues)?;
+            let launch = match launcher.as_deref() {
+                None => Launcher::default(),
+                Some("srun") => Launcher::srun(nodes, ranks_per_node, gpu_per_rank),
+                Some(other) => anyhow::bail!("--launcher {other}: only `srun` is supported"),
+            };
+            let code = exec_run(&bin, &RunDir::new(run_dir), max_requeues, &launch)?;
             if code != 0 {
                 std::process::exit(code);
             }

@@ -51,7 +51,54 @@ pub fn is_done(run: &RunDir) -> bool {
 
 /// Runs train (resuming) and eval of one run folder. `env` is added to the
 /// children's environment; their output is appended to `<run>/train.log`.
-pub fn run_one(bin: &Path, run: &RunDir, env: &[(String, String)]) -> Result<Outcome> {
+/// How the trainer process is started: directly, or as `k` data-parallel
+/// ranks under `srun` (SLURM) or `mpirun` (local), see `src/dist`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Launcher {
+    /// The command put in front of `trldm train ...` (empty = none).
+    pub prefix: Vec<String>,
+}
+
+impl Launcher {
+    /// `srun --nodes=N --ntasks-per-node=k --mpi=pmix --kill-on-bad-exit=1 [--gpus-per-task=1]`.
+    pub fn srun(nodes: u32, ranks_per_node: u32, gpu_per_rank: bool) -> Launcher {
+        let mut prefix = vec![
+            "srun".to_string(),
+            format!("--nodes={nodes}"),
+            format!("--ntasks-per-node={ranks_per_node}"),
+            "--mpi=pmix".into(),
+            "--kill-on-bad-exit=1".into(),
+        ];
+        if gpu_per_rank {
+            prefix.push("--gpus-per-task=1".into());
+        }
+        Launcher { prefix }
+    }
+
+    /// `mpirun -n k --oversubscribe --bind-to none [--allow-run-as-root]` (local runs).
+    pub fn mpirun(ranks: usize) -> Launcher {
+        let mut prefix = vec![
+            "mpirun".to_string(),
+            "-n".into(),
+            ranks.to_string(),
+            "--oversubscribe".into(),
+            "--bind-to".into(),
+            "none".into(),
+        ];
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            prefix.push("--allow-run-as-root".into());
+        }
+        Launcher { prefix }
+    }
+}
+
+pub fn run_one(
+    bin: &Path,
+    run: &RunDir,
+    env: &[(String, String)],
+    launch: &Launcher,
+) -> Result<Outcome> {
     if is_done(run) {
         return Ok(Outcome::Done);
     }
@@ -65,7 +112,7 @@ pub fn run_one(bin: &Path, run: &RunDir, env: &[(String, String)]) -> Result<Out
         run.root.display().to_string(),
         "--resume".into(),
     ];
-    match child(bin, &train_args, env, &log_path)? {
+    match child(bin, &train_args, env, &log_path, launch)? {
         Exit::Code(0) => {}
         Exit::Code(EXIT_PREEMPTED) => return Ok(Outcome::Preempted),
         _ if signals::stop_requested() => return Ok(Outcome::Preempted),
@@ -84,7 +131,7 @@ pub fn run_one(bin: &Path, run: &RunDir, env: &[(String, String)]) -> Result<Out
         "--run".into(),
         run.root.display().to_string(),
     ];
-    match child(bin, &eval_args, env, &log_path)? {
+    match child(bin, &eval_args, env, &log_path, launch)? {
         Exit::Code(0) => {}
         _ if signals::stop_requested() => return Ok(Outcome::Preempted),
         other => return Ok(failure(run, "eval", other, &log_path)),
@@ -112,7 +159,13 @@ enum Exit {
 }
 
 /// Spawns one child and waits for it, forwarding a stop request once.
-fn child(bin: &Path, args: &[String], env: &[(String, String)], log: &Path) -> Result<Exit> {
+fn child(
+    bin: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Path,
+    launch: &Launcher,
+) -> Result<Exit> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -120,13 +173,25 @@ fn child(bin: &Path, args: &[String], env: &[(String, String)], log: &Path) -> R
         .with_context(|| format!("{}: cannot open the run log", log.display()))?;
     let _ = writeln!(
         f,
-        "== trldm sweep: {} {} (unix {})",
+        "== trldm sweep: {}{} {} (unix {})",
+        launch
+            .prefix
+            .iter()
+            .map(|p| format!("{p} "))
+            .collect::<String>(),
         bin.display(),
         args.join(" "),
         crate::run::now_secs()
     );
     let err = f.try_clone()?;
-    let mut cmd = Command::new(bin);
+    let mut cmd = match launch.prefix.split_first() {
+        Some((prog, rest)) => {
+            let mut c = Command::new(prog);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(f))
@@ -188,7 +253,7 @@ fn mark_failed(run: &RunDir, reason: &str) {
 /// `trldm sweep exec-run`: one run inside a SLURM array task (or by hand).
 /// Returns the process exit code: 0 done or requeued, 1 failed/diverged,
 /// 3 preempted without a requeue.
-pub fn exec_run(bin: &Path, run: &RunDir, max_requeues: u32) -> Result<i32> {
+pub fn exec_run(bin: &Path, run: &RunDir, max_requeues: u32, launch: &Launcher) -> Result<i32> {
     signals::install()?;
     if !run.config().exists() {
         anyhow::bail!(
@@ -196,7 +261,7 @@ pub fn exec_run(bin: &Path, run: &RunDir, max_requeues: u32) -> Result<i32> {
             run.root.display()
         );
     }
-    let outcome = run_one(bin, run, &[])?;
+    let outcome = run_one(bin, run, &[], launch)?;
     let restart = std::env::var("SLURM_RESTART_COUNT").unwrap_or_else(|_| "0".into());
     match outcome {
         Outcome::Done => {

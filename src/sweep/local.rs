@@ -6,7 +6,7 @@
 //! are skipped; every other run is (re)started with `--resume`, so running
 //! the command again after Ctrl-C, a crash or a killed trainer finishes only
 //! what is missing. A failed run does not stop the others.
-use super::exec::{is_done, run_one, Outcome};
+use super::exec::{is_done, run_one, Launcher, Outcome};
 use super::folder::SweepFolder;
 use super::grid::PlannedRun;
 use crate::signals;
@@ -24,6 +24,8 @@ pub struct LocalOptions {
     pub devices: Vec<String>,
     /// CPU threads per worker (0 = cores / workers).
     pub threads: usize,
+    /// Data-parallel ranks per run (> 1: `mpirun -n ranks`).
+    pub ranks: usize,
 }
 
 /// What happened to the runs of one `sweep run`.
@@ -85,6 +87,12 @@ pub fn run_local(
         total,
         workers
     );
+    let launcher = if opts.ranks > 1 {
+        Launcher::mpirun(opts.ranks)
+    } else {
+        Launcher::default()
+    };
+    let launcher = &launcher;
     let queue = Mutex::new(todo);
     let result = Mutex::new(summary);
     let started = Mutex::new(0usize);
@@ -110,7 +118,7 @@ pub fn run_local(
                     dir.root.display()
                 );
                 let t0 = Instant::now();
-                let outcome = run_one(&opts.bin, &dir, &env)
+                let outcome = run_one(&opts.bin, &dir, &env, &launcher)
                     .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
                 let secs = t0.elapsed().as_secs_f64();
                 let mut res = result.lock().unwrap_or_else(|e| e.into_inner());

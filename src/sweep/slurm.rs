@@ -137,7 +137,14 @@ pub fn sbatch_script(inp: &ScriptInput, s: &SlurmSpec) -> String {
     if !s.mem.is_empty() {
         sb(format!("--mem={}", s.mem));
     }
-    if s.gpus > 0 {
+    let parallel = s.ranks_per_node > 1 || s.nodes > 1;
+    if parallel {
+        sb(format!("--nodes={}", s.nodes.max(1)));
+        sb(format!("--ntasks-per-node={}", s.ranks_per_node.max(1)));
+        if s.gpus > 0 {
+            sb("--gpus-per-task=1".into());
+        }
+    } else if s.gpus > 0 {
         sb(format!("--gres=gpu:{}", s.gpus));
     }
     for e in &s.extra {
@@ -166,11 +173,16 @@ if [ -z "$RUN_DIR" ]; then
 fi
 echo "trldm: job ${{SLURM_JOB_ID}} task ${{SLURM_ARRAY_TASK_ID}} -> $RUN_DIR (restart ${{SLURM_RESTART_COUNT:-0}}) on $(hostname)"
 # exec: this shell becomes the runner, so USR1 from --signal=B: reaches it.
-exec {bin} sweep exec-run --run-dir "$RUN_DIR" --max-requeues {max}
+exec {bin} sweep exec-run --run-dir "$RUN_DIR" --max-requeues {max}{launch}
 "#,
         index = sh_quote(&format!("{results}/array.txt")),
         bin = sh_quote(&inp.bin.display().to_string()),
         max = s.max_requeues,
+        launch = if parallel {
+            format!(" --launcher srun --nodes {} --ranks-per-node {}{}", s.nodes.max(1), s.ranks_per_node.max(1), if s.gpus > 0 { " --gpu-per-rank" } else { "" })
+        } else {
+            String::new()
+        },
     ));
     o
 }

@@ -64,8 +64,16 @@ pub struct SlurmSpec {
     pub partition: String,
     pub account: String,
     pub qos: String,
-    /// GPUs per run (`--gres=gpu:N`; 0 = none requested).
+    /// GPUs per run (`--gres=gpu:N`; 0 = none requested). With data
+    /// parallelism (`ranks_per_node` or `nodes` > 1) each rank gets one
+    /// GPU (`--gpus-per-task=1`) when this is > 0.
     pub gpus: u32,
+    /// Data-parallel ranks per node of one run (issue: NCCL/MPI data
+    /// parallel); > 1 launches the trainer with
+    /// `srun --ntasks-per-node=k --mpi=pmix`.
+    pub ranks_per_node: u32,
+    /// Nodes per run (data parallel across nodes).
+    pub nodes: u32,
     /// CPUs per run (`--cpus-per-task`; 0 = cluster default).
     pub cpus: u32,
     /// Memory per run, e.g. "16G" (`--mem`; empty = cluster default).
@@ -94,6 +102,8 @@ impl Default for SlurmSpec {
             account: String::new(),
             qos: String::new(),
             gpus: 0,
+            ranks_per_node: 1,
+            nodes: 1,
             cpus: 0,
             mem: String::new(),
             time: String::new(),
@@ -117,6 +127,8 @@ pub struct LocalSpec {
     pub devices: Vec<String>,
     /// CPU threads per worker (`OMP_NUM_THREADS`; 0 = cores / workers).
     pub threads: usize,
+    /// Data-parallel ranks per run (> 1 launches the trainer with `mpirun -n k`).
+    pub ranks: usize,
 }
 
 impl SweepSpec {
