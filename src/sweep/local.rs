@@ -118,7 +118,7 @@ pub fn run_local(
                     dir.root.display()
                 );
                 let t0 = Instant::now();
-                let outcome = run_one(&opts.bin, &dir, &env, &launcher)
+                let outcome = run_one(&opts.bin, &dir, &env, launcher)
                     .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
                 let secs = t0.elapsed().as_secs_f64();
                 let mut res = result.lock().unwrap_or_else(|e| e.into_inner());
