@@ -172,14 +172,19 @@ fn no_y_and_no_z_really_remove_the_state() {
         );
         let dy = f64::try_from((&base.y - other_y.y).abs().max()).unwrap();
         let dz = f64::try_from((&base.y - other_z.y).abs().max()).unwrap();
+        // "Unchanged" allows the float noise of multi-threaded kernels; "changed" is far above it.
+        let moved = |d: f64| {
+            assert!(!(1e-5..1e-3).contains(&d), "ambiguous change {d}");
+            d >= 1e-3
+        };
         assert_eq!(
-            dy < 1e-9,
-            !use_y,
+            moved(dy),
+            use_y,
             "use_y={use_y}: output moved by {dy} when y changed"
         );
         assert_eq!(
-            dz < 1e-9,
-            !use_z,
+            moved(dz),
+            use_z,
             "use_z={use_z}: output moved by {dz} when z changed"
         );
     }
