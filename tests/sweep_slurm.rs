@@ -68,6 +68,21 @@ impl Drop for Cluster {
     }
 }
 
+/// Is any process of job `job` (its slurmstepd) or of the run folder `run`
+/// (exec-run, train) still alive? Read from /proc.
+fn old_instance_alive(job: &str, run: &Path) -> bool {
+    let run = run.display().to_string();
+    let stepd = format!("slurmstepd: [{job}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        cmd.starts_with(&stepd) || (cmd.contains("trldm") && cmd.contains(&run))
+    })
+}
+
 fn trldm(args: &[&str], file: &Path) -> (bool, String) {
     let out = Command::new(BIN)
         .args(["sweep"])
@@ -251,7 +266,10 @@ fn slurm_array_requeue_status_and_retry() {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            if s.contains("JobState=PENDING") {
+            // Only once the old instance is gone (its batch step and the
+            // trldm processes of this run): a restart while slurmd is still
+            // cleaning up the previous instance fails at launch.
+            if s.contains("JobState=PENDING") && !old_instance_alive(&job, &run) {
                 scontrol(&["update", &format!("JobId={task}"), "StartTime=now"]);
             }
             if s.contains("JobState=FAILED") {
