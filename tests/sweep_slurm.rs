@@ -251,6 +251,7 @@ fn slurm_array_requeue_status_and_retry() {
     });
     // SLURM holds a requeued job ~120 s; make it eligible now (again on
     // every poll: an update while the old step is still completing is lost).
+    let requeue_retries = std::cell::Cell::new(0);
     wait_until(
         "the requeued task to run again",
         Duration::from_secs(120),
@@ -272,20 +273,24 @@ fn slurm_array_requeue_status_and_retry() {
             if s.contains("JobState=PENDING") && !old_instance_alive(&job, &run) {
                 scontrol(&["update", &format!("JobId={task}"), "StartTime=now"]);
             }
+            // Seen here about once in five full runs: slurmctld records the
+            // old instance's end after registering the requeue and marks the
+            // requeued task FAILED before it ever starts again. The trainer
+            // side (checkpoint, `scontrol requeue`, resume) is what this test
+            // checks, so requeue it once more by hand and say so.
             if s.contains("JobState=FAILED") {
-                let logs: Vec<String> = std::fs::read_dir(&results)
-                    .unwrap()
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-"))
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-                    .collect();
-                panic!(
-                    "the requeued task failed: {s}\nslurm logs:\n{}\ntrain.log:\n{}",
-                    logs.join("\n"),
-                    std::fs::read_to_string(run.join("train.log")).unwrap_or_default()
+                let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+                let slurm_log = log(&results.join(format!("slurm-{job}_0.out")));
+                assert!(
+                    !slurm_log.contains("(restart 1)") && requeue_retries.get() == 0,
+                    "the requeued task failed after it restarted: {s}\nslurm log:\n{slurm_log}\ntrain.log:\n{}",
+                    log(&run.join("train.log"))
                 );
+                eprintln!("requeue wait: SLURM marked the requeued task FAILED before restarting it; requeueing it again");
+                requeue_retries.set(1);
+                scontrol(&["requeue", &task]);
             }
-            s.contains("Restarts=1")
+            !s.contains("Restarts=0")
                 && (s.contains("JobState=RUNNING") || s.contains("JobState=COMPLETED"))
         },
     );
@@ -302,7 +307,8 @@ fn slurm_array_requeue_status_and_retry() {
     );
     let slurm_log = std::fs::read_to_string(results.join(format!("slurm-{job}_0.out"))).unwrap();
     assert!(
-        slurm_log.contains("requeued") && slurm_log.contains("(restart 1)"),
+        slurm_log.contains("requeued")
+            && slurm_log.contains(&format!("(restart {})", 1 + requeue_retries.get())),
         "{slurm_log}"
     );
     // The same config, uninterrupted, on the local runner.

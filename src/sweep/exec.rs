@@ -250,6 +250,19 @@ fn mark_failed(run: &RunDir, reason: &str) {
     let _ = run.set_status(State::Failed, step, reason);
 }
 
+/// After `scontrol requeue`, SLURM ends this instance itself (the job is
+/// "cancelled due to requeue"). Exiting first races with that: slurmctld
+/// can record our exit after the requeue and mark the requeued job FAILED.
+/// So wait (bounded) to be killed; the signal handler exits on the kill.
+fn wait_for_requeue_kill() {
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `trldm sweep exec-run`: one run inside a SLURM array task (or by hand).
 /// Returns the process exit code: 0 done or requeued, 1 failed/diverged,
 /// 3 preempted without a requeue.
@@ -298,6 +311,7 @@ pub fn exec_run(bin: &Path, run: &RunDir, max_requeues: u32, launch: &Launcher) 
                         "trldm: {} checkpointed and requeued (restart count was {restart})",
                         run.root.display()
                     );
+                    wait_for_requeue_kill();
                     Ok(0)
                 }
                 Ok(false) => {
