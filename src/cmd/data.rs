@@ -50,13 +50,8 @@ pub struct GenSudoku {
     /// Keep only puzzles whose solver needs at most this many guesses.
     #[arg(long)]
     pub max_guesses: Option<u64>,
-    #[arg(long, default_value_t = 1000)]
-    pub count: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output CSV.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: GenCommon,
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +74,13 @@ pub struct GenMaze {
     /// Minimum shortest-path length.
     #[arg(long)]
     pub min_path_len: Option<usize>,
+    #[command(flatten)]
+    pub common: GenCommon,
+}
+
+/// What every generator takes: how many, the seed, where to write.
+#[derive(Args, Debug)]
+pub struct GenCommon {
     #[arg(long, default_value_t = 1000)]
     pub count: usize,
     #[arg(long, default_value_t = 0)]
@@ -143,24 +145,24 @@ fn gen_sudoku(g: &GenSudoku) -> Result<()> {
         max_guesses: g.max_guesses,
     };
     let t0 = std::time::Instant::now();
-    let pairs = sudoku::generate_many(&opts, g.count, g.seed);
-    if pairs.len() < g.count {
+    let pairs = sudoku::generate_many(&opts, g.common.count, g.common.seed);
+    if pairs.len() < g.common.count {
         eprintln!(
             "warning: only {} of {} puzzles fall in the difficulty band; widen --min-guesses/--max-guesses",
             pairs.len(),
-            g.count
+            g.common.count
         );
     }
     sudoku::save_csv(
-        &g.out,
+        &g.common.out,
         &pairs,
         g.box_size,
-        &format!("trldm-gen-sudoku-seed{}", g.seed),
+        &format!("trldm-gen-sudoku-seed{}", g.common.seed),
     )?;
     println!(
         "wrote {} puzzles to {} in {:.2} s",
         pairs.len(),
-        g.out.display(),
+        g.common.out.display(),
         t0.elapsed().as_secs_f64()
     );
     Ok(())
@@ -183,23 +185,23 @@ fn gen_maze(g: &GenMaze) -> Result<()> {
     opts.min_path_len = g.min_path_len.unwrap_or(opts.min_path_len);
     opts.validate()?;
     let t0 = std::time::Instant::now();
-    let pairs = maze::generate_many(&opts, g.count, g.seed);
+    let pairs = maze::generate_many(&opts, g.common.count, g.common.seed);
     let rows: Vec<_> = pairs
         .iter()
         .map(|p| {
             let len = maze::shortest_len(&p.question, opts.h, opts.w).unwrap_or(0);
             maze::to_row(
                 p,
-                &format!("trldm-gen-maze-seed{}", g.seed),
+                &format!("trldm-gen-maze-seed{}", g.common.seed),
                 &len.to_string(),
             )
         })
         .collect();
-    crate::tasks::csvio::write_rows(&g.out, &rows)?;
+    crate::tasks::csvio::write_rows(&g.common.out, &rows)?;
     println!(
         "wrote {} mazes to {} in {:.2} s",
         pairs.len(),
-        g.out.display(),
+        g.common.out.display(),
         t0.elapsed().as_secs_f64()
     );
     Ok(())

@@ -93,18 +93,7 @@ pub fn build_all(sweep: &Sweep) -> Result<Vec<PlotData>> {
 pub fn default_specs(sweep: &Sweep) -> Vec<PlotSpec> {
     let mut specs = Vec::new();
     if sweep.train_columns.contains("loss") {
-        specs.push(PlotSpec {
-            name: None,
-            kind: PlotKind::Curve,
-            x: None,
-            y: "loss".into(),
-            series: None,
-            filter: None,
-            log_x: None,
-            log_y: false,
-            title: None,
-            max_series: None,
-        });
+        specs.push(PlotSpec::new(PlotKind::Curve, None, "loss"));
     }
     if let Some(metric) = default_metrics(sweep).into_iter().next() {
         let all: Vec<&Group> = sweep.groups.iter().collect();
@@ -114,18 +103,7 @@ pub fn default_specs(sweep: &Sweep) -> Vec<PlotSpec> {
                 .iter()
                 .all(|g| g.config.get(&key).and_then(value::number).is_some());
             if numeric {
-                specs.push(PlotSpec {
-                    name: None,
-                    kind: PlotKind::Metric,
-                    x: Some(key),
-                    y: metric.clone(),
-                    series: None,
-                    filter: None,
-                    log_x: None,
-                    log_y: false,
-                    title: None,
-                    max_series: None,
-                });
+                specs.push(PlotSpec::new(PlotKind::Metric, Some(key), &metric));
             }
         }
     }

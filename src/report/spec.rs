@@ -104,6 +104,24 @@ pub struct PlotSpec {
     pub max_series: Option<usize>,
 }
 
+impl PlotSpec {
+    /// A plot of `y` with every option at its default (the default plots).
+    pub fn new(kind: PlotKind, x: Option<String>, y: &str) -> PlotSpec {
+        PlotSpec {
+            name: None,
+            kind,
+            x,
+            y: y.to_string(),
+            series: None,
+            filter: None,
+            log_x: None,
+            log_y: false,
+            title: None,
+            max_series: None,
+        }
+    }
+}
+
 /// The parts of `sweep.toml` that the report uses.
 #[derive(Debug, Clone, Default)]
 pub struct SweepSpec {
