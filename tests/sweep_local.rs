@@ -3,7 +3,10 @@
 //! only the missing runs, and SIGTERM to the runner checkpoints.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{count, run_dirs, state_of, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trldm");
 
@@ -14,17 +17,6 @@ fn sweep_text(name: &str, steps: u32) -> String {
          train.steps = {steps}\ntrain.ckpt_every = 10\ntrain.device = \"cpu\"\ntask.n_train = 64\ntask.n_test = 16\n\
          task.height = 5\ntask.width = 5\ntask.min_path_len = 3\nsample.steps = 4\n"
     )
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn status_json(file: &Path, results: &Path) -> serde_json::Value {
@@ -42,17 +34,6 @@ fn status_json(file: &Path, results: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn count(v: &serde_json::Value, state: &str) -> u64 {
-    v["counts"][state].as_u64().unwrap_or(0)
-}
-
-fn state_of(run: &Path) -> serde_json::Value {
-    std::fs::read(run.join("status.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
 /// Pid of the `trldm train` process of `run`, from /proc.
 fn trainer_pid(run: &Path) -> Option<u32> {
     let needle = format!("--run-dir\0{}\0", run.display());
@@ -68,17 +49,6 @@ fn trainer_pid(run: &Path) -> Option<u32> {
         }
     }
     None
-}
-
-fn run_dirs(results: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(results)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("config.toml").exists())
-        .collect();
-    v.sort();
-    v
 }
 
 fn has_checkpoint(run: &Path) -> bool {

@@ -6,7 +6,10 @@
 //! 3. `sweep retry` resubmits only the failed run.
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{count, run_dirs, state_of, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trldm");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -17,17 +20,6 @@ fn sweep_text(name: &str, steps: u32, extra: &str) -> String {
          train.steps = {steps}\ntrain.ckpt_every = 10\ntrain.device = \"cpu\"\ntrain.threads = 1\ntask.n_train = 64\n\
          task.n_test = 16\ntask.height = 5\ntask.width = 5\ntask.min_path_len = 3\nsample.steps = 4\n"
     )
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 struct Cluster {
@@ -104,30 +96,8 @@ fn status(file: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
-fn count(v: &serde_json::Value, state: &str) -> u64 {
-    v["counts"][state].as_u64().unwrap_or(0)
-}
-
 fn jobs(results: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(results.join("jobs.json")).unwrap()).unwrap()
-}
-
-fn state_of(run: &Path) -> serde_json::Value {
-    std::fs::read(run.join("status.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
-fn run_dirs(results: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(results)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("config.toml").exists())
-        .collect();
-    v.sort();
-    v
 }
 
 /// eval.csv without the timing columns (wall_s, puzzles_per_s).
