@@ -16,6 +16,34 @@ pub struct SweepArgs {
     pub results: Option<PathBuf>,
 }
 
+/// Options of the commands that write and submit an sbatch script.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubmitArgs {
+    /// Print the script and the sbatch command; submit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Folder of the sbatch script.
+    #[arg(long, default_value = "slurm", value_name = "DIR")]
+    pub script_dir: PathBuf,
+    /// The trldm binary the jobs run (default: $TRLDM_BIN or this one).
+    #[arg(long, value_name = "PATH")]
+    pub trldm: Option<PathBuf>,
+}
+
+impl SubmitArgs {
+    /// Checks sbatch (unless a dry run) and resolves the options.
+    fn options(self) -> Result<SubmitOptions> {
+        if !self.dry_run {
+            crate::sweep::slurm::require_sbatch()?;
+        }
+        Ok(SubmitOptions {
+            bin: trainer_bin(self.trldm.as_deref())?,
+            script_dir: self.script_dir,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum SweepCmd {
     /// Expand the grid and print every run, the run count and a GPU-hour
@@ -68,15 +96,8 @@ pub enum SweepCmd {
     Submit {
         #[command(flatten)]
         args: SweepArgs,
-        /// Print the script and the sbatch command; submit nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Folder of the sbatch script.
-        #[arg(long, default_value = "slurm", value_name = "DIR")]
-        script_dir: PathBuf,
-        /// The trldm binary the jobs run (default: $TRLDM_BIN or this one).
-        #[arg(long, value_name = "PATH")]
-        trldm: Option<PathBuf>,
+        #[command(flatten)]
+        submit: SubmitArgs,
     },
     /// Count runs by state from the run folders (done, running, pending,
     /// queued, interrupted, failed, diverged), asking squeue about recorded
@@ -101,12 +122,8 @@ pub enum SweepCmd {
     Retry {
         #[command(flatten)]
         args: SweepArgs,
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long, default_value = "slurm", value_name = "DIR")]
-        script_dir: PathBuf,
-        #[arg(long, value_name = "PATH")]
-        trldm: Option<PathBuf>,
+        #[command(flatten)]
+        submit: SubmitArgs,
     },
     /// Cancel every SLURM job of the sweep (scancel); runs keep their
     /// checkpoints and are not requeued; `sweep retry` continues them.
@@ -214,21 +231,9 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
             }
             Ok(())
         }
-        SweepCmd::Submit {
-            args,
-            dry_run,
-            script_dir,
-            trldm,
-        } => {
+        SweepCmd::Submit { args, submit } => {
             let sweep = Sweep::load(&args.file, args.results.as_deref())?;
-            if !dry_run {
-                crate::sweep::slurm::require_sbatch()?;
-            }
-            let opts = SubmitOptions {
-                bin: trainer_bin(trldm.as_deref())?,
-                script_dir,
-                dry_run,
-            };
+            let opts = submit.options()?;
             sweep.submit(&opts, None, "submit")?;
             Ok(())
         }
@@ -243,22 +248,10 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
             }
             Ok(())
         }
-        SweepCmd::Retry {
-            args,
-            dry_run,
-            script_dir,
-            trldm,
-        } => {
+        SweepCmd::Retry { args, submit } => {
             let sweep = Sweep::load(&args.file, args.results.as_deref())?;
             sweep.folder.check_owner()?;
-            if !dry_run {
-                crate::sweep::slurm::require_sbatch()?;
-            }
-            let opts = SubmitOptions {
-                bin: trainer_bin(trldm.as_deref())?,
-                script_dir,
-                dry_run,
-            };
+            let opts = submit.options()?;
             sweep.retry(&opts)?;
             Ok(())
         }
