@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# GPU check of data-parallel training (docs: GPU.md; src/dist). Builds
-# nothing: it runs a trldm binary built elsewhere against torch 2.11.0
-# (cargo build --release && mkdir -p .gpu && cp target/release/trldm .gpu/),
-# finds torch's and NVIDIA's libraries in python3's site-packages, and runs
-#   1. nvidia-smi -L and `trldm doctor`,
-#   2. `trldm bench train` on CUDA with bf16, plain (no collectives),
-#   3. the same through the NCCL path with world size 1 (TRLDM_DIST=nccl:
-#      NCCL communicator, gradient all-reduce and parameter broadcast),
-# and prints tokens/s, achieved TFLOP/s and the fraction of bf16 peak, with
-# peak = 790 TFLOP/s (H200 bf16 matrix products as measured, GPU.md) and,
-# for reference, 989 TFLOP/s (H200 dense bf16 spec sheet).
-# At most ~5 minutes (each step has a timeout). Usage, from the repo root:
-#   scripts/gpu_check.sh            # binary: $TRLDM_BIN, .gpu/trldm or target/release/trldm
-#   STEPS=50 scripts/gpu_check.sh   # more timed steps
+# GPU check of trldm (docs: GPU.md; issues 3 and 7). Builds nothing: it runs
+# the binary that scripts/gpu_pack.sh put in .gpu/ (built elsewhere against
+# torch 2.11.0), finds torch's and NVIDIA's libraries in python3's
+# site-packages, and runs, each step under its own timeout:
+#   1. nvidia-smi -L and `trldm doctor`;
+#   2. `trldm bench train`, the paper's recipe (Sec. 9.6) on CUDA with bf16,
+#      plain and through the NCCL path with world size 1 (TRLDM_DIST=nccl:
+#      communicator, gradient all-reduce, parameter broadcast), with tokens/s,
+#      TFLOP/s and the fraction of bf16 peak (790 TFLOP/s measured, GPU.md;
+#      989 spec sheet);
+#   3. the reference configuration (ref_trldm.py's) on CUDA, fp32 and bf16:
+#      `bench train` and `bench sample` (N = 16);
+#   4. a learning run on CUDA: sweeps/cpu/maze9.toml with bf16, trained and
+#      evaluated (train.csv, eval.csv copied to $OUT when set);
+#   5. on this machine's (quiet) CPU with 2 threads, side by side:
+#      ref_trldm.py --time-only / --sample-bench against trldm bench.
+# Usage, from the repo root:  scripts/gpu_check.sh   (STEPS=50 for more steps)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,15 +25,17 @@ for b in .gpu/trldm target/release/trldm; do
 done
 if [ -z "$BIN" ]; then
   echo "gpu_check: no trldm binary; on the build machine run:" >&2
-  echo "  cargo build --release && mkdir -p .gpu && cp target/release/trldm .gpu/" >&2
+  echo "  cargo build --release && scripts/gpu_pack.sh" >&2
   exit 2
 fi
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-30}
+OUTDIR=${OUT:-}
 PEAK_MEASURED=790e12
 PEAK_SPEC=989e12
 
-# torch's libraries and the nvidia-* pip packages (cuBLAS, cuDNN, NCCL, ...).
+# torch's libraries and the nvidia-* pip packages (cuBLAS, cuDNN, NCCL, ...);
+# .gpu/lib last (OpenMPI and the like, only where the machine lacks them).
 TL=$($PY -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")' 2>/dev/null)
 NV=$($PY -c 'import nvidia,os;print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null)
 LIBS=$TL
@@ -39,7 +44,7 @@ LIBS=$TL
 # link it under the name cudarc looks for (REFERENCE.md, NCCL pitfalls).
 LINKDIR=$(mktemp -d /tmp/trldm-nccl.XXXXXX)
 trap 'rm -rf "$LINKDIR"' EXIT
-NCCL2=$(ls "$NV"/nvidia/nccl/lib/libnccl.so.2 2>/dev/null | head -1)
+NCCL2=$(ls "$NV"/nvidia/nccl/lib/libnccl.so.2 "$NV"/nvidia/*/lib/libnccl.so.2 2>/dev/null | head -1)
 [ -z "$NCCL2" ] && NCCL2=$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 /{print $NF; exit}')
 if [ -n "$NCCL2" ]; then
   ln -sf "$NCCL2" "$LINKDIR/libnccl.so"
@@ -48,17 +53,9 @@ else
   echo "gpu_check: libnccl.so.2 not found; the NCCL step is expected to fail with a clear error"
 fi
 export LD_LIBRARY_PATH=$LINKDIR:$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+[ -d .gpu/lib ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$PWD/.gpu/lib
 
-echo "== nvidia-smi -L"; timeout 30 nvidia-smi -L
-echo "== trldm doctor"; timeout 60 "$BIN" doctor
-
-# The paper's recipe (Sec. 9.6): 2 layers, d=512, 8 heads, FFN 2048, n=4,
-# T=2, bf16; 9x9 mazes (81 tokens), a batch large enough to fill the GPU.
-SETS=(--set train.device=cuda --set train.bf16=true --set model.d=512 --set model.heads=8
-      --set model.layers=2 --set model.ffn=2048 --set model.n_rec=4 --set model.T=2
-      --set train.batch=${BATCH:-512} --set task.n_train=2000 --set train.threads=4)
-
-# Prints one line from the bench's JSON (stdin): tokens/s and peak fractions.
+# Prints one line from a train bench's JSON (stdin): tokens/s and peak fractions.
 read -r -d '' REPORT <<'PYEOF'
 import json, sys
 label, pm, ps = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
@@ -67,23 +64,74 @@ if not lines:
     sys.exit(label + ": no result")
 j = json.loads(lines[-1])
 f = j["flops_per_token"] * j["tokens_per_s"]
-print("%s: %.0f tokens/s, %.2f steps/s, %.1f TFLOP/s = %.1f%% of bf16 peak 790 TFLOP/s (measured), "
-      "%.1f%% of 989 TFLOP/s (spec); world %d %s, all-reduce %.1f%% of the step; batch %d, "
-      "seq %d, %d non-embedding params, %.0f MFLOP/token; device %s"
+print("%s: %.0f tokens/s, %.2f steps/s, %.2f TFLOP/s = %.2f%% of bf16 peak 790 TFLOP/s (measured), "
+      "%.2f%% of 989 TFLOP/s (spec); world %d %s, all-reduce %.1f%% of the step; batch %d, "
+      "seq %d, %d non-embedding params, %.1f MFLOP/token; bf16 %s; device %s"
       % (label, j["tokens_per_s"], j["steps_per_s"], f / 1e12, 100 * f / pm, 100 * f / ps,
          j["world"], j["backend"], 100 * j["allreduce_share"], j["batch"], j["seq_len"],
-         j["params_non_emb"], j["flops_per_token"] / 1e6, j["device"]))
+         j["params_non_emb"], j["flops_per_token"] / 1e6, j["bf16"], j["device"]))
 PYEOF
 report() { $PY -c "$REPORT" "$1" "$PEAK_MEASURED" "$PEAK_SPEC"; }
 
 rc=0
-echo "== bench train, CUDA bf16, one process (no collectives)"
-OUT=$(TRLDM_DIST=off timeout 120 "$BIN" bench train --steps "$STEPS" "${SETS[@]}" 2>&1); r=$?
-echo "$OUT" | tail -3
-[ $r -eq 0 ] && echo "$OUT" | report plain || { echo "plain bench failed (rc $r)"; rc=1; }
+# step LABEL TIMEOUT CMD...: runs CMD, prints its last lines, records failure.
+step() {
+  local label=$1 limit=$2; shift 2
+  echo "== $label"
+  local t0=$SECONDS
+  OUTPUT=$(timeout "$limit" "$@" 2>&1); local r=$?
+  echo "$OUTPUT" | tail -4
+  echo "   ($label: rc $r, $((SECONDS - t0)) s)"
+  [ $r -eq 0 ] || rc=1
+  return $r
+}
 
-echo "== bench train, CUDA bf16, NCCL path with world size 1 (TRLDM_DIST=nccl)"
-OUT=$(TRLDM_DIST=nccl timeout 120 "$BIN" bench train --steps "$STEPS" "${SETS[@]}" 2>&1); r=$?
-echo "$OUT" | tail -3
-[ $r -eq 0 ] && echo "$OUT" | report nccl || { echo "NCCL bench failed (rc $r)"; rc=1; }
+echo "== nvidia-smi -L"; timeout 30 nvidia-smi -L
+step "trldm doctor" 60 "$BIN" doctor
+
+# 2. The paper's recipe (Sec. 9.6): 2 layers, d=512, 8 heads, FFN 2048, n=4,
+# T=2, bf16; 9x9 mazes (81 tokens), a batch large enough to fill the GPU.
+PAPER=(--set train.device=cuda --set train.bf16=true --set model.d=512 --set model.heads=8
+       --set model.layers=2 --set model.ffn=2048 --set model.n_rec=4 --set model.T=2
+       --set train.batch=${BATCH:-512} --set task.n_train=2000 --set train.threads=4)
+TRLDM_DIST=off step "bench train, paper recipe, CUDA bf16, one process" 120 \
+  "$BIN" bench train --steps "$STEPS" "${PAPER[@]}" && echo "$OUTPUT" | report paper-plain
+TRLDM_DIST=nccl step "bench train, paper recipe, CUDA bf16, NCCL world 1" 120 \
+  "$BIN" bench train --steps "$STEPS" "${PAPER[@]}" && echo "$OUTPUT" | report paper-nccl
+
+# 3. The reference configuration (d=128, batch 64, n=2, T=1) on CUDA.
+for bf in false true; do
+  TRLDM_DIST=off step "bench train, reference config, CUDA bf16=$bf" 90 \
+    "$BIN" bench train --steps 100 --set train.device=cuda --set train.bf16=$bf \
+    && echo "$OUTPUT" | report ref-cuda-bf16-$bf
+done
+step "bench sample, reference config, CUDA, N=16, 500 puzzles" 90 \
+  "$BIN" bench sample --puzzles 500 --set train.device=cuda
+step "bench sample, reference config, CUDA, N=16, 5000 puzzles, eval batch 1000" 120 \
+  "$BIN" bench sample --puzzles 5000 --set train.device=cuda --set eval.batch=1000
+
+# 4. Learning run on CUDA: the CPU maze config, bf16.
+RUN=$(mktemp -d /tmp/trldm-run.XXXXXX)/maze9-cuda
+step "learning run: sweeps/cpu/maze9.toml on CUDA, bf16" ${LEARN_TIMEOUT:-240} \
+  "$BIN" train --config sweeps/cpu/maze9.toml --run-dir "$RUN" \
+  --set train.device=cuda --set train.bf16=true
+echo "-- train.csv (every 250 steps)"; awk -F, 'NR == 1 || $1 % 250 == 0' "$RUN/train.csv" 2>/dev/null | cut -c1-200
+echo "-- eval.csv"; cat "$RUN/eval.csv" 2>/dev/null
+if [ -n "$OUTDIR" ]; then
+  for f in train.csv eval.csv status.json; do
+    [ -f "$RUN/$f" ] && cp "$RUN/$f" "$OUTDIR/maze9-cuda-$f"
+  done
+fi
+
+# 5. Side by side on this machine's CPU, 2 threads (issue 3's speed targets).
+if [ -f .gpu/ref_trldm.py ] && [ "${SKIP_CPU:-0}" != 1 ]; then
+  export CUDA_VISIBLE_DEVICES=
+  for i in 1 2; do
+    step "CPU train, reference ref_trldm.py (run $i)" 120 $PY .gpu/ref_trldm.py --time-only 30 --steps 30
+    step "CPU train, trldm bench train (run $i)" 120 "$BIN" bench train --steps 30
+  done
+  step "CPU sample, reference ref_trldm.py --sample-bench 500" 150 \
+    $PY .gpu/ref_trldm.py --sample-bench 500 --train 100 --test 500
+  step "CPU sample, trldm bench sample --puzzles 500" 150 "$BIN" bench sample --puzzles 500
+fi
 exit $rc

@@ -52,15 +52,23 @@ pub struct TrainOptions {
 
 /// `auto` = the first GPU when CUDA is available, else the CPU.
 pub fn resolve_device(spec: &str) -> Result<Device> {
-    Ok(match spec {
-        "auto" => Device::cuda_if_available(),
-        "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
+    let index = match spec {
+        "auto" => return Ok(Device::cuda_if_available()),
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
         s => match s.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
-            Some(i) => Device::Cuda(i),
+            Some(i) => i,
             None => bail!("train.device = \"{s}\" is not one of auto, cpu, cuda, cuda:N"),
         },
-    })
+    };
+    let count = tch::Cuda::device_count();
+    if index >= count.max(0) as usize {
+        bail!(
+            "train.device = \"{spec}\" but libtorch sees {count} CUDA device(s) \
+             (see `trldm doctor`; use train.device = \"cpu\" or \"auto\")"
+        );
+    }
+    Ok(Device::Cuda(index))
 }
 
 /// Applies `train.threads` (0 leaves libtorch's default).
