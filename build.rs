@@ -1,19 +1,37 @@
-//! Link flags for libtorch (see docs: REFERENCE.md, "Rust ecosystem facts").
+//! Link flags for libtorch (see docs: REFERENCE.md, "Rust ecosystem facts"),
+//! and the small C++ shim csrc/amp.cpp (bf16 autocast on the CPU).
 //!
 //! `torch-sys` (a direct dependency, `links = "tch"`) hands us the libtorch lib
 //! folder as `DEP_TCH_LIBTORCH_LIB`. We set an rpath to it so `target/*/trldm`
 //! runs without LD_LIBRARY_PATH, and keep `libtorch_cuda` linked even though no
 //! symbol of it is referenced directly (otherwise `--as-needed` drops it and
-//! CUDA is never found at run time).
+//! CUDA is never found at run time). The headers sit beside it (`../include`);
+//! when they are there the shim is compiled and `trldm_amp_cpu` is set.
 use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-changed=csrc/amp.cpp");
+    println!("cargo::rustc-check-cfg=cfg(trldm_amp_cpu)");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     if Path::new(&lib).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+    let include = Path::new(&lib).join("../include");
+    if include.join("ATen/autocast_mode.h").exists() {
+        cc::Build::new()
+            .cpp(true)
+            .std("c++17")
+            .include(&include)
+            .include(include.join("torch/csrc/api/include"))
+            .flag_if_supported("-w")
+            // torch 2.11.0 (the pinned version) is built with the C++11 ABI.
+            .define("_GLIBCXX_USE_CXX11_ABI", "1")
+            .file("csrc/amp.cpp")
+            .compile("trldm_amp");
+        println!("cargo:rustc-cfg=trldm_amp_cpu");
     }
 }

@@ -78,6 +78,10 @@ pub struct ModelConfig {
     pub ffn: usize,
     /// `attention` or `mixer` (SwiGLU across positions, App. A.1).
     pub block: String,
+    /// Attention kernel: `sdpa` (tch's scaled_dot_product_attention), `math`
+    /// (explicit softmax(q kᵀ/√d_h) v, faster on the CPU for short grids) or
+    /// `auto` (math on the CPU up to 256 tokens, sdpa otherwise).
+    pub attn_kernel: String,
     /// `pre` (App. A.1) or `post` (TRM).
     pub norm: String,
     /// `rope`, `learned2d` (row + column embeddings, Sec. 9.5) or `none`.
@@ -139,8 +143,11 @@ pub struct TrainConfig {
     pub device: String,
     /// CPU threads (0 = libtorch's default).
     pub threads: usize,
-    /// bf16 autocast on CUDA.
+    /// bf16 autocast on CUDA (training and sampling).
     pub bf16: bool,
+    /// bf16 autocast on the CPU (off by default: fp32 is the CPU's reference
+    /// precision; on AVX512-BF16/AMX CPUs bf16 matrix products are 2-3x faster).
+    pub cpu_bf16: bool,
 }
 
 /// Algorithm 4 (sampling with low-confidence remasking).
@@ -171,6 +178,8 @@ pub struct EvalConfig {
     pub n: usize,
     /// Test puzzles used by evaluations during training.
     pub n_during: usize,
+    /// Sampling batch; 0 = auto: 32 on the CPU (small batches stay in cache:
+    /// 25 vs 22 puzzles/s in fp32 at 256, 44 vs 34 in bf16), 1024 on CUDA.
     pub batch: usize,
     /// Evaluate the EMA weights (else the raw weights).
     pub use_ema: bool,
@@ -209,6 +218,7 @@ impl Default for ModelConfig {
             layers: 2,
             ffn: 0,
             block: "attention".into(),
+            attn_kernel: "auto".into(),
             norm: "pre".into(),
             pos: "rope".into(),
             n_rec: 2,
@@ -250,6 +260,7 @@ impl Default for TrainConfig {
             device: "auto".into(),
             threads: 0,
             bf16: true,
+            cpu_bf16: false,
         }
     }
 }
@@ -274,7 +285,7 @@ impl Default for EvalConfig {
         EvalConfig {
             n: 0,
             n_during: 200,
-            batch: 256,
+            batch: 0,
             use_ema: true,
         }
     }
@@ -289,6 +300,7 @@ const CHOICES: &[(&str, &[&str])] = &[
         &["trldm", "trldm-ds", "mdm", "vanilla", "trm"],
     ),
     ("model.block", &["attention", "mixer"]),
+    ("model.attn_kernel", &["auto", "sdpa", "math"]),
     ("model.norm", &["pre", "post"]),
     ("model.pos", &["rope", "learned2d", "none"]),
     ("sample.schedule", &["linear", "cosine"]),
@@ -349,6 +361,7 @@ impl RunConfig {
         let t = &self.train;
         let s = &self.sample;
         let k = &self.task;
+        crate::amp::check(t)?;
         for (key, allowed) in CHOICES {
             let v = self.string_at(key);
             if !allowed.contains(&v.as_str()) {
@@ -404,7 +417,6 @@ impl RunConfig {
         positive("train.unroll", t.unroll)?;
         positive("train.n_sup", t.n_sup)?;
         positive("sample.steps", s.steps)?;
-        positive("eval.batch", self.eval.batch)?;
         if t.lr.is_nan() || t.lr <= 0.0 || !t.lr.is_finite() {
             bail!("train.lr = {}: must be a positive number", t.lr);
         }
@@ -473,6 +485,7 @@ impl RunConfig {
             "task.layout" => self.task.layout.clone(),
             "model.variant" => self.model.variant.clone(),
             "model.block" => self.model.block.clone(),
+            "model.attn_kernel" => self.model.attn_kernel.clone(),
             "model.norm" => self.model.norm.clone(),
             "model.pos" => self.model.pos.clone(),
             "sample.schedule" => self.sample.schedule.clone(),

@@ -71,10 +71,19 @@ pub fn write_csv(path: &Path, r: &EvalResult) -> Result<()> {
     crate::util::write_atomic(path, text.as_bytes())
 }
 
+/// The sampling batch: `eval.batch`, or for 0 the device's default.
+pub fn batch_size(cfg: &RunConfig, device: Device) -> usize {
+    match (cfg.eval.batch, device) {
+        (0, Device::Cpu) => 32,
+        (0, _) => 1024,
+        (b, _) => b,
+    }
+}
+
 /// Predicts a batch the way the variant is meant to be decoded: Algorithm 4
 /// for the diffusion models, one pass for `vanilla`, N_sup recursion steps on
-/// the unchanged input for `trm` (halting optional). Returns the tokens and
-/// the steps used per sample.
+/// the unchanged input for `trm` (halting optional), under the run's bf16
+/// autocast (src/amp.rs). Returns the tokens and the steps used per sample.
 pub fn predict_batch(
     model: &Model,
     cfg: &RunConfig,
@@ -83,7 +92,9 @@ pub fn predict_batch(
     trace: bool,
 ) -> Result<sample::Sampled> {
     let opts = SampleOptions::from_config(&cfg.sample)?;
-    Ok(match model.variant {
+    let dev = model.device();
+    let amp = crate::amp::enabled(&cfg.train, dev);
+    Ok(crate::amp::autocast(dev, amp, || match model.variant {
         Variant::Trldm | Variant::TrldmDs | Variant::Mdm => {
             sample::sample(model, input, resp, &opts, trace)
         }
@@ -99,7 +110,7 @@ pub fn predict_batch(
             trace,
         ),
         Variant::Trm => trm_predict(model, input, resp, cfg.train.n_sup, opts.halt_tau, trace),
-    })
+    }))
 }
 
 /// TRM inference: the input never changes; (y, z) are refined for N_sup
@@ -189,7 +200,7 @@ pub fn evaluate_dist(
     let (mut exact, mut valid, mut optimal, mut ratio) = (0usize, 0usize, 0usize, 0.0f64);
     let (mut tok_right, mut tok_total, mut steps) = (0i64, 0i64, 0usize);
     let mut is_maze = false;
-    let bs = cfg.eval.batch.max(1);
+    let bs = batch_size(cfg, device);
     for lo in (first..last).step_by(bs) {
         let hi = (lo + bs).min(last);
         let input = ds

@@ -4,6 +4,7 @@
 //! Algorithm 1-2 and Sec. 5.2 → [`model`]; Eq. 3, 6-9 → [`train::loss`];
 //! Algorithm 3 → [`train::deep_sup`]; Algorithm 4 → [`sample`]; Sec. 9
 //! metrics → [`tasks`] and [`eval`]; Sec. 7.1 tokenisation → [`data`].
+pub mod amp;
 pub mod cmd;
 pub mod config;
 pub mod data;

@@ -45,12 +45,18 @@ fn output_shapes_for_every_option() {
                     if block == "mixer" && pos == "rope" {
                         continue;
                     }
-                    for (use_y, use_z) in [(true, true), (false, true), (true, false)] {
+                    for (use_y, use_z, kernel) in [
+                        (true, true, "sdpa"),
+                        (true, true, "math"),
+                        (false, true, "auto"),
+                        (true, false, "auto"),
+                    ] {
                         let recursive = matches!(variant, "trldm" | "trldm-ds" | "trm");
                         if !(recursive || (use_y && use_z)) {
                             continue;
                         }
                         let c = cfg(|c| {
+                            c.attn_kernel = kernel.into();
                             c.variant = variant.into();
                             c.block = block.into();
                             c.norm = norm.into();

@@ -53,10 +53,11 @@ fn final_state(run: &RunDir) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn resume_is_bit_exact_on_cpu() {
-    for variant in ["trldm", "trldm-ds"] {
+    for (variant, bf16) in [("trldm", false), ("trldm-ds", false), ("trldm", true)] {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = tiny(tmp.path());
         cfg.model.variant = variant.into();
+        cfg.train.cpu_bf16 = bf16;
         cfg.train.unroll = if variant == "trldm" { 2 } else { 1 };
         cfg.train.n_sup = 2;
         cfg.train.ckpt_every = 4;
@@ -152,6 +153,16 @@ fn an_exploding_gradient_stops_the_run() {
 /// A tiny model memorises 16 puzzles to 100% exact match.
 #[test]
 fn a_tiny_model_memorises_16_puzzles() {
+    memorises_16_puzzles(false);
+}
+
+/// The same under bf16 autocast on the CPU (train.cpu_bf16; training and sampling).
+#[test]
+fn a_tiny_model_memorises_16_puzzles_in_bf16() {
+    memorises_16_puzzles(true);
+}
+
+fn memorises_16_puzzles(bf16: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let opts_g = maze::GenOptions {
         h: 5,
@@ -177,6 +188,7 @@ fn a_tiny_model_memorises_16_puzzles() {
     cfg.train.ema = 0.9;
     cfg.train.ckpt_every = 1000;
     cfg.sample.steps = 8;
+    cfg.train.cpu_bf16 = bf16;
     // One-step training never sees carried states, so sample from fresh ones
     // (REFERENCE.md, "Measured here").
     cfg.sample.reset_y_every = 1;
@@ -192,7 +204,7 @@ fn a_tiny_model_memorises_16_puzzles() {
     assert_eq!(
         exact,
         1.0,
-        "eval.csv:\n{eval}\ntrain.csv:\n{}",
+        "bf16 {bf16}: eval.csv:\n{eval}\ntrain.csv:\n{}",
         std::fs::read_to_string(run.train_csv()).unwrap()
     );
 }

@@ -31,6 +31,15 @@ pub fn run() -> Result<()> {
             .unwrap_or(1)
     );
     println!(
+        "cpu bf16 (train.cpu_bf16): {}",
+        match (crate::amp::CPU_AUTOCAST, cpu_bf16_flags()) {
+            (false, _) => "not built (libtorch headers missing at build time)".to_string(),
+            (true, f) if f.is_empty() =>
+                "built, but this CPU has no bf16 instructions (slow)".into(),
+            (true, f) => format!("yes ({})", f.join(", ")),
+        }
+    );
+    println!(
         "nccl (libnccl.so, multi-GPU data parallelism): {}",
         yes_no(crate::dist::nccl::library_present())
     );
@@ -41,6 +50,20 @@ pub fn run() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The CPU's bf16 matrix instructions, from /proc/cpuinfo.
+fn cpu_bf16_flags() -> Vec<&'static str> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags: Vec<&str> = info
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    ["avx512_bf16", "amx_bf16"]
+        .into_iter()
+        .filter(|f| flags.contains(f))
+        .collect()
 }
 
 /// libtorch's version: read from the `torch/version.py` next to the

@@ -58,16 +58,28 @@ impl Rope {
     }
 }
 
-/// Non-causal multi-head self-attention through `scaled_dot_product_attention`.
+/// How attention is computed; both give softmax(q kᵀ / √d_h) v.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttnKernel {
+    /// tch's `scaled_dot_product_attention` (flash / memory-efficient kernels).
+    Sdpa,
+    /// Explicit batched matrix products with an fp32 softmax: on the CPU, for
+    /// grids of ~100 tokens, 1.5x faster than the flash kernel in fp32 and
+    /// ~5x in bf16 (training step, measured with torch 2.11).
+    Math,
+}
+
+/// Non-causal multi-head self-attention.
 #[derive(Debug)]
 pub struct Attention {
     qkv: nn::Linear,
     out: nn::Linear,
     heads: i64,
+    kernel: AttnKernel,
 }
 
 impl Attention {
-    pub fn new(vs: nn::Path, d: i64, heads: i64) -> Self {
+    pub fn new(vs: nn::Path, d: i64, heads: i64, kernel: AttnKernel) -> Self {
         let cfg = nn::LinearConfig {
             bias: false,
             ..Default::default()
@@ -76,6 +88,7 @@ impl Attention {
             qkv: nn::linear(&vs / "qkv", d, 3 * d, cfg),
             out: nn::linear(&vs / "out", d, d, cfg),
             heads,
+            kernel,
         }
     }
 
@@ -92,9 +105,15 @@ impl Attention {
             q = rope.apply(&q);
             k = rope.apply(&k);
         }
-        let a = Tensor::scaled_dot_product_attention::<Tensor>(
-            &q, &k, &v, None, 0.0, false, None, false,
-        );
+        let a = match self.kernel {
+            AttnKernel::Sdpa => Tensor::scaled_dot_product_attention::<Tensor>(
+                &q, &k, &v, None, 0.0, false, None, false,
+            ),
+            AttnKernel::Math => {
+                let w = q.matmul(&k.transpose(-1, -2)) * (hd as f64).powf(-0.5);
+                w.softmax(-1, Kind::Float).to_kind(v.kind()).matmul(&v)
+            }
+        };
         self.out.forward(&a.transpose(1, 2).reshape([b, l, d]))
     }
 }
@@ -122,6 +141,14 @@ impl SwiGlu {
         let gu = self.w12.forward(x).chunk(2, -1);
         self.w3.forward(&(gu[0].silu() * &gu[1]))
     }
+}
+
+/// Which token mixer a block gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixerKind {
+    Attention(AttnKernel),
+    /// MLP-mixer: a SwiGLU across positions.
+    Tokens,
 }
 
 /// The token mixer of a block: attention, or an MLP-mixer SwiGLU across
@@ -158,15 +185,14 @@ impl Block {
         d: i64,
         heads: i64,
         ffn: i64,
-        mixer: bool,
+        mixer: MixerKind,
         seq_len: i64,
         place: NormPlace,
     ) -> Self {
         let learned = place == NormPlace::Pre;
-        let mixer = if mixer {
-            Mixer::Tokens(SwiGlu::new(&vs / "mix", seq_len, 4 * seq_len))
-        } else {
-            Mixer::Attention(Attention::new(&vs / "attn", d, heads))
+        let mixer = match mixer {
+            MixerKind::Tokens => Mixer::Tokens(SwiGlu::new(&vs / "mix", seq_len, 4 * seq_len)),
+            MixerKind::Attention(k) => Mixer::Attention(Attention::new(&vs / "attn", d, heads, k)),
         };
         Block {
             mixer,
@@ -195,5 +221,25 @@ impl Block {
                 self.norm2.forward(&(&x + self.ffn.forward(&x)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The explicit kernel computes what scaled_dot_product_attention does.
+    #[test]
+    fn math_attention_equals_sdpa() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let mut att = Attention::new(vs.root(), 32, 4, AttnKernel::Sdpa);
+        let rope = Rope::new(10, 8, tch::Device::Cpu);
+        let x = Tensor::randn([3, 10, 32], (Kind::Float, tch::Device::Cpu));
+        let a = att.forward(&x, Some(&rope));
+        att.kernel = AttnKernel::Math;
+        let b = att.forward(&x, Some(&rope));
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "max |sdpa - math| = {diff}");
     }
 }

@@ -7,7 +7,7 @@ pub mod block;
 
 use crate::config::ModelConfig;
 use anyhow::{bail, Result};
-use block::{Block, NormPlace, RmsNorm, Rope};
+use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
@@ -116,11 +116,15 @@ impl Model {
             "post" => NormPlace::Post,
             other => bail!("model.norm = \"{other}\" is not one of pre, post"),
         };
-        let mixer = cfg.block == "mixer";
+        let device = vs.device();
+        let mixer = if cfg.block == "mixer" {
+            MixerKind::Tokens
+        } else {
+            MixerKind::Attention(attn_kernel(&cfg.attn_kernel, device, shape.seq_len)?)
+        };
         let blocks = (0..cfg.layers)
             .map(|i| Block::new(vs / "net" / i, d, heads, ffn, mixer, shape.seq_len, place))
             .collect();
-        let device = vs.device();
         let rope = (cfg.pos == "rope").then(|| Rope::new(shape.seq_len, d / heads, device));
         let pos2d = (cfg.pos == "learned2d").then(|| {
             let p = vs / "pos2d";
@@ -290,6 +294,19 @@ impl Model {
     pub fn width(&self) -> i64 {
         self.d
     }
+}
+
+/// `model.attn_kernel`: `auto` takes the explicit kernel on the CPU for
+/// sequences up to 256 tokens (its [B, H, L, L] scores stay small) and sdpa
+/// elsewhere.
+fn attn_kernel(spec: &str, device: Device, seq_len: i64) -> Result<AttnKernel> {
+    Ok(match spec {
+        "sdpa" => AttnKernel::Sdpa,
+        "math" => AttnKernel::Math,
+        "auto" if device == Device::Cpu && seq_len <= 256 => AttnKernel::Math,
+        "auto" => AttnKernel::Sdpa,
+        other => bail!("model.attn_kernel = \"{other}\" is not one of auto, sdpa, math"),
+    })
 }
 
 /// Parameters of a var store (all, and without the embedding/position tables).

@@ -486,14 +486,14 @@ impl Trainer {
         }
     }
 
-    /// A forward pass under bf16 autocast on CUDA (when enabled).
+    /// A forward pass under the run's bf16 autocast (src/amp.rs).
     pub fn forward(
         &self,
         tokens: &Tensor,
         state: Option<crate::model::State>,
     ) -> crate::model::Output {
-        let amp = self.cfg.train.bf16 && self.device.is_cuda();
-        tch::autocast(amp, || self.model.forward(tokens, state))
+        let amp = crate::amp::enabled(&self.cfg.train, self.device);
+        crate::amp::autocast(self.device, amp, || self.model.forward(tokens, state))
     }
 }
 
