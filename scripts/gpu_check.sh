@@ -14,8 +14,10 @@
 #   4. a learning run on CUDA: sweeps/cpu/maze9.toml with bf16, trained and
 #      evaluated (train.csv, eval.csv copied to $OUT when set);
 #   5. on this machine's (quiet) CPU with 2 threads, side by side:
-#      ref_trldm.py --time-only / --sample-bench against trldm bench.
-# Usage, from the repo root:  scripts/gpu_check.sh   (STEPS=50 for more steps)
+#      ref_trldm.py --time-only / --sample-bench against trldm bench, fp32
+#      and with train.cpu_bf16.
+# Usage, from the repo root:  scripts/gpu_check.sh   (STEPS=50 for more steps;
+#   SECTIONS="paper ref learn cpu" picks steps 2-5, all by default).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,8 @@ fi
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-30}
 OUTDIR=${OUT:-}
+SECTIONS=${SECTIONS:-paper ref learn cpu}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 PEAK_MEASURED=790e12
 PEAK_SPEC=989e12
 
@@ -94,44 +98,51 @@ step "trldm doctor" 60 "$BIN" doctor
 PAPER=(--set train.device=cuda --set train.bf16=true --set model.d=512 --set model.heads=8
        --set model.layers=2 --set model.ffn=2048 --set model.n_rec=4 --set model.T=2
        --set train.batch=${BATCH:-512} --set task.n_train=2000 --set train.threads=4)
-TRLDM_DIST=off step "bench train, paper recipe, CUDA bf16, one process" 120 \
-  "$BIN" bench train --steps "$STEPS" "${PAPER[@]}" && echo "$OUTPUT" | report paper-plain
-TRLDM_DIST=nccl step "bench train, paper recipe, CUDA bf16, NCCL world 1" 120 \
-  "$BIN" bench train --steps "$STEPS" "${PAPER[@]}" && echo "$OUTPUT" | report paper-nccl
+if want paper; then
+  TRLDM_DIST=off step "bench train, paper recipe, CUDA bf16, one process" 120 \
+    "$BIN" bench train --steps "$STEPS" "${PAPER[@]}" && echo "$OUTPUT" | report paper-plain
+  TRLDM_DIST=nccl step "bench train, paper recipe, CUDA bf16, NCCL world 1" 120 \
+    "$BIN" bench train --steps "$STEPS" "${PAPER[@]}" && echo "$OUTPUT" | report paper-nccl
+fi
 
 # 3. The reference configuration (d=128, batch 64, n=2, T=1) on CUDA.
-for bf in false true; do
+want ref && for bf in false true; do
   TRLDM_DIST=off step "bench train, reference config, CUDA bf16=$bf" 90 \
     "$BIN" bench train --steps 100 --set train.device=cuda --set train.bf16=$bf \
     && echo "$OUTPUT" | report ref-cuda-bf16-$bf
 done
-step "bench sample, reference config, CUDA, N=16, 500 puzzles" 90 \
-  "$BIN" bench sample --puzzles 500 --set train.device=cuda
-step "bench sample, reference config, CUDA, N=16, 5000 puzzles, eval batch 1000" 120 \
-  "$BIN" bench sample --puzzles 5000 --set train.device=cuda --set eval.batch=1000
+want ref && for bf in false true; do
+  step "bench sample, reference config, CUDA bf16=$bf, N=16, 5000 puzzles" 90 \
+    "$BIN" bench sample --puzzles 5000 --set train.device=cuda --set train.bf16=$bf
+done
 
 # 4. Learning run on CUDA: the CPU maze config, bf16.
-RUN=$(mktemp -d /tmp/trldm-run.XXXXXX)/maze9-cuda
-step "learning run: sweeps/cpu/maze9.toml on CUDA, bf16" ${LEARN_TIMEOUT:-240} \
-  "$BIN" train --config sweeps/cpu/maze9.toml --run-dir "$RUN" \
-  --set train.device=cuda --set train.bf16=true
-echo "-- train.csv (every 250 steps)"; awk -F, 'NR == 1 || $1 % 250 == 0' "$RUN/train.csv" 2>/dev/null | cut -c1-200
-echo "-- eval.csv"; cat "$RUN/eval.csv" 2>/dev/null
-if [ -n "$OUTDIR" ]; then
-  for f in train.csv eval.csv status.json; do
-    [ -f "$RUN/$f" ] && cp "$RUN/$f" "$OUTDIR/maze9-cuda-$f"
-  done
+if want learn; then
+  RUN=$(mktemp -d /tmp/trldm-run.XXXXXX)/maze9-cuda
+  step "learning run: sweeps/cpu/maze9.toml on CUDA, bf16" ${LEARN_TIMEOUT:-240} \
+    "$BIN" train --config sweeps/cpu/maze9.toml --run-dir "$RUN" \
+    --set train.device=cuda --set train.bf16=true ${LEARN_STEPS:+--set train.steps=$LEARN_STEPS}
+  echo "-- train.csv (every 250 steps)"; awk -F, 'NR == 1 || $1 % 250 == 0' "$RUN/train.csv" 2>/dev/null | cut -c1-200
+  echo "-- eval.csv"; cat "$RUN/eval.csv" 2>/dev/null
+  if [ -n "$OUTDIR" ]; then
+    for f in train.csv eval.csv status.json; do
+      [ -f "$RUN/$f" ] && cp "$RUN/$f" "$OUTDIR/maze9-cuda-$f"
+    done
+  fi
 fi
 
 # 5. Side by side on this machine's CPU, 2 threads (issue 3's speed targets).
-if [ -f .gpu/ref_trldm.py ] && [ "${SKIP_CPU:-0}" != 1 ]; then
+if [ -f .gpu/ref_trldm.py ] && want cpu; then
   export CUDA_VISIBLE_DEVICES=
-  for i in 1 2; do
-    step "CPU train, reference ref_trldm.py (run $i)" 120 $PY .gpu/ref_trldm.py --time-only 30 --steps 30
-    step "CPU train, trldm bench train (run $i)" 120 "$BIN" bench train --steps 30
+  step "CPU train, reference ref_trldm.py" 120 $PY .gpu/ref_trldm.py --time-only 30 --steps 30
+  for bf in false true; do
+    step "CPU train, trldm bench train, cpu_bf16=$bf" 120 "$BIN" bench train --steps 30 --set train.cpu_bf16=$bf
   done
   step "CPU sample, reference ref_trldm.py --sample-bench 500" 150 \
     $PY .gpu/ref_trldm.py --sample-bench 500 --train 100 --test 500
-  step "CPU sample, trldm bench sample --puzzles 500" 150 "$BIN" bench sample --puzzles 500
+  for bf in false true; do
+    step "CPU sample, trldm bench sample --puzzles 500, cpu_bf16=$bf" 150 \
+      "$BIN" bench sample --puzzles 500 --set train.cpu_bf16=$bf
+  done
 fi
 exit $rc
