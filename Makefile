@@ -27,7 +27,9 @@ test: setup
 
 bench: build
 	$(BIN) bench train
+	$(BIN) bench train --set train.cpu_bf16=true
 	$(BIN) bench sample
+	$(BIN) bench sample --set train.cpu_bf16=true
 	$(BIN) bench data --sudoku $(TRLDM_SHARED)/data/sudoku/forum_hardest_1106.csv
 
 fmt:

@@ -15,7 +15,9 @@ extern "C" {
 }
 
 /// Whether this binary can autocast on the CPU (the shim was compiled).
-pub const CPU_AUTOCAST: bool = cfg!(trldm_amp_cpu);
+pub fn cpu_autocast_built() -> bool {
+    cfg!(trldm_amp_cpu)
+}
 
 /// Whether a run's forward passes autocast to bf16 on `device`:
 /// `train.bf16` on CUDA, `train.cpu_bf16` on the CPU.
@@ -29,7 +31,7 @@ pub fn enabled(t: &TrainConfig, device: Device) -> bool {
 
 /// Errors when a config asks for CPU autocast that this build lacks.
 pub fn check(t: &TrainConfig) -> Result<()> {
-    if t.cpu_bf16 && !CPU_AUTOCAST {
+    if t.cpu_bf16 && !cpu_autocast_built() {
         bail!("train.cpu_bf16 = true, but this trldm was built without the libtorch headers (csrc/amp.cpp not compiled)");
     }
     Ok(())
@@ -89,7 +91,7 @@ mod tests {
     #[test]
     fn cpu_autocast_runs_matmuls_in_bf16_and_nests() {
         assert!(
-            CPU_AUTOCAST,
+            cpu_autocast_built(),
             "built without the shim: libtorch headers missing"
         );
         let a = Tensor::randn([4, 8], (Kind::Float, Device::Cpu));

@@ -32,7 +32,7 @@ pub fn run() -> Result<()> {
     );
     println!(
         "cpu bf16 (train.cpu_bf16): {}",
-        match (crate::amp::CPU_AUTOCAST, cpu_bf16_flags()) {
+        match (crate::amp::cpu_autocast_built(), cpu_bf16_flags()) {
             (false, _) => "not built (libtorch headers missing at build time)".to_string(),
             (true, f) if f.is_empty() =>
                 "built, but this CPU has no bf16 instructions (slow)".into(),
