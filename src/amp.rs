@@ -1,4 +1,4 @@
-//! Mixed precision (App. A.2: bf16 autocast): forward passes under bf16
+//! Mixed precision (Sec. 9.1, 9.6: bf16): forward passes under bf16
 //! autocast on the run's device. CUDA uses tch's switch; the CPU (where
 //! AVX512-BF16 / AMX make bf16 matrix products 2-3x faster than fp32) uses
 //! the C++ shim csrc/amp.cpp. As in PyTorch's autocast, parameters stay fp32,
