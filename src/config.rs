@@ -81,6 +81,9 @@ pub struct ModelConfig {
     /// Attention kernel: `sdpa` (tch's scaled_dot_product_attention), `math`
     /// (explicit softmax(q kᵀ/√d_h) v, faster on the CPU for short grids) or
     /// `auto` (math on the CPU up to 256 tokens, sdpa otherwise).
+    /// Written out only when not `auto`, like every key added after the
+    /// first release, so that sweeps planned before keep their run ids.
+    #[serde(skip_serializing_if = "is_auto")]
     pub attn_kernel: String,
     /// `pre` (App. A.1) or `post` (TRM).
     pub norm: String,
@@ -147,6 +150,8 @@ pub struct TrainConfig {
     pub bf16: bool,
     /// bf16 autocast on the CPU (off by default: fp32 is the CPU's reference
     /// precision; on AVX512-BF16/AMX CPUs bf16 matrix products are 2-3x faster).
+    /// Written out only when true (run ids, see `model.attn_kernel`).
+    #[serde(skip_serializing_if = "is_false")]
     pub cpu_bf16: bool,
 }
 
@@ -180,6 +185,7 @@ pub struct EvalConfig {
     pub n_during: usize,
     /// Sampling batch; 0 = auto: 32 on the CPU (small batches stay in cache:
     /// 25 vs 22 puzzles/s in fp32 at 256, 44 vs 34 in bf16), 1024 on CUDA.
+    /// The default stays 256 so that earlier sweeps keep their run ids.
     pub batch: usize,
     /// Evaluate the EMA weights (else the raw weights).
     pub use_ema: bool,
@@ -285,7 +291,7 @@ impl Default for EvalConfig {
         EvalConfig {
             n: 0,
             n_during: 200,
-            batch: 0,
+            batch: 256,
             use_ema: true,
         }
     }
@@ -306,6 +312,14 @@ const CHOICES: &[(&str, &[&str])] = &[
     ("sample.schedule", &["linear", "cosine"]),
     ("sample.remask", &["low_confidence", "random"]),
 ];
+
+fn is_auto(s: &str) -> bool {
+    s == "auto"
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 impl RunConfig {
     /// Reads and validates a config file.

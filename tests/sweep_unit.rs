@@ -456,3 +456,25 @@ fn sbatch_missing_suggests_the_local_runner() {
         "{e}"
     );
 }
+
+/// Run ids hash the resolved config, so a new config key must not change
+/// them while it is at its default: the committed CPU sweeps still find
+/// every one of their run folders.
+#[test]
+fn committed_sweeps_keep_their_run_ids() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["mini", "table1", "table3", "table4", "table5"] {
+        let file = root.join(format!("sweeps/cpu/{name}.toml"));
+        let results = root.join(format!("results/cpu-{name}"));
+        let sweep = Sweep::load(&file, Some(&results)).unwrap();
+        assert!(!sweep.runs.is_empty());
+        for r in &sweep.runs {
+            assert!(
+                results.join(&r.id).join("config.toml").is_file(),
+                "{name}: planned run {} has no folder in {}",
+                r.id,
+                results.display()
+            );
+        }
+    }
+}
