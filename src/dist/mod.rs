@@ -175,13 +175,8 @@ impl Dist {
             // A launcher with one process: plain training (MPI stays unused).
             return Ok((d, device));
         }
+        // resolve_device has refused a CUDA device that libtorch cannot see.
         if let Device::Cuda(i) = device {
-            if !tch::Cuda::is_available() {
-                bail!(
-                    "train.device = \"{device_pref}\" but libtorch sees no CUDA device \
-                     (see `trldm doctor`)"
-                );
-            }
             // One GPU per rank: the local rank's, or the only one visible
             // (srun --gpus-per-task=1 sets CUDA_VISIBLE_DEVICES per task).
             let n = tch::Cuda::device_count().max(1) as usize;
