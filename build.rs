@@ -1,5 +1,5 @@
-//! Link flags for libtorch (see docs: REFERENCE.md, "Rust ecosystem facts"),
-//! and the small C++ shim csrc/amp.cpp (bf16 autocast on the CPU).
+//! Link flags for libtorch (docs/FACTS.md, "Rust ecosystem facts"), the
+//! venv's NCCL, and the small C++ shim csrc/amp.cpp (bf16 autocast on the CPU).
 //!
 //! `torch-sys` (a direct dependency, `links = "tch"`) hands us the libtorch lib
 //! folder as `DEP_TCH_LIBTORCH_LIB`. We set an rpath to it so `target/*/trldm`
@@ -7,6 +7,11 @@
 //! symbol of it is referenced directly (otherwise `--as-needed` drops it and
 //! CUDA is never found at run time). The headers sit beside it (`../include`);
 //! when they are there the shim is compiled and `trldm_amp_cpu` is set.
+//!
+//! NCCL: the venv's `nvidia-nccl` package sits beside torch
+//! (`site-packages/nvidia/nccl/lib`) and ships only `libnccl.so.2`, while
+//! cudarc dlopens `libnccl.so`; `scripts/setup.sh` adds a `libnccl.so` link in
+//! that folder and the rpath below lets the binary's dlopen find it.
 use std::path::Path;
 
 fn main() {
@@ -17,6 +22,10 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    let nccl = Path::new(&lib).join("../../nvidia/nccl/lib");
+    if let Ok(nccl) = nccl.canonicalize() {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", nccl.display());
+    }
     if Path::new(&lib).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }

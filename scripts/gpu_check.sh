@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check of trldm (docs: GPU.md; issues 3 and 7). Builds nothing: it runs
+# GPU check of trldm (docs/FACTS.md, "Running on a GPU machine"; issues 3 and 7). Builds nothing: it runs
 # the binary that scripts/gpu_pack.sh put in .gpu/ (built elsewhere against
 # torch 2.11.0), finds torch's and NVIDIA's libraries in python3's
 # site-packages, and runs, each step under its own timeout:
@@ -7,7 +7,7 @@
 #   2. `trldm bench train`, the paper's recipe (Sec. 9.6) on CUDA with bf16,
 #      plain and through the NCCL path with world size 1 (TRLDM_DIST=nccl:
 #      communicator, gradient all-reduce, parameter broadcast), with tokens/s,
-#      TFLOP/s and the fraction of bf16 peak (790 TFLOP/s measured, GPU.md;
+#      TFLOP/s and the fraction of bf16 peak (790 TFLOP/s measured, docs/FACTS.md;
 #      989 spec sheet);
 #   3. the reference configuration (ref_trldm.py's) on CUDA, fp32 and bf16:
 #      `bench train` and `bench sample` (N = 16);
@@ -45,7 +45,7 @@ NV=$($PY -c 'import nvidia,os;print(os.path.dirname(nvidia.__path__[0]))' 2>/dev
 LIBS=$TL
 [ -n "$NV" ] && LIBS=$LIBS:$(ls -d "$NV"/nvidia/*/lib "$NV"/nvidia/*/*/lib 2>/dev/null | tr '\n' ':')
 # cudarc loads libnccl.so (or .so.12), the pip package ships libnccl.so.2:
-# link it under the name cudarc looks for (REFERENCE.md, NCCL pitfalls).
+# link it under the name cudarc looks for (docs/FACTS.md, "MPI, NCCL and plots from Rust").
 LINKDIR=$(mktemp -d /tmp/trldm-nccl.XXXXXX)
 trap 'rm -rf "$LINKDIR"' EXIT
 NCCL2=$(ls "$NV"/nvidia/nccl/lib/libnccl.so.2 "$NV"/nvidia/*/lib/libnccl.so.2 2>/dev/null | head -1)

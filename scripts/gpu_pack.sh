@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu_check.sh needs on a GPU machine that has torch
-# 2.11.0 in Python but no Rust toolchain and no OpenMPI (GPU.md) into .gpu/
+# 2.11.0 in Python but no Rust toolchain and no OpenMPI (docs/FACTS.md, "Running on a GPU machine") into .gpu/
 # (git-ignored; name it in the device tool's `carry`):
 #   .gpu/trldm          the release binary (links libtorch dynamically),
 #   .gpu/lib/           the shared libraries it links that are neither glibc's
-#                       nor torch's (OpenMPI and its dependencies: the binary
-#                       cannot start without libmpi.so.40 even when it never
-#                       initialises MPI),
+#                       nor torch's (with the `mpi` feature: OpenMPI and its
+#                       dependencies, since such a binary cannot start without
+#                       libmpi.so.40 even when it never initialises MPI),
 #   .gpu/ref_trldm.py   the eager-PyTorch yardstick ($TRLDM_SHARED/bench).
 # Usage, from the repo root after `cargo build --release`: scripts/gpu_pack.sh
 set -euo pipefail

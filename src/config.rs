@@ -6,7 +6,7 @@
 //! name the key, the expected type and the value found, and `validate` checks
 //! the combinations (e.g. `d` divisible by `heads`). Defaults follow the
 //! paper's recipe (Sec. 9.6, App. C) scaled to the CPU reference config
-//! (`../shared/bench/ref_trldm.py`).
+//! (`ref_trldm.py`, docs/FACTS.md, "The eager-PyTorch reference").
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -81,9 +81,6 @@ pub struct ModelConfig {
     /// Attention kernel: `sdpa` (tch's scaled_dot_product_attention), `math`
     /// (explicit softmax(q kᵀ/√d_h) v, faster on the CPU for short grids) or
     /// `auto` (math on the CPU up to 256 tokens, sdpa otherwise).
-    /// Written out only when not `auto`, like every key added after the
-    /// first release, so that sweeps planned before keep their run ids.
-    #[serde(skip_serializing_if = "is_auto")]
     pub attn_kernel: String,
     /// `pre` (App. A.1) or `post` (TRM).
     pub norm: String,
@@ -97,6 +94,34 @@ pub struct ModelConfig {
     /// Ablations (Sec. 9.4): without y (decode from z) / without z.
     pub use_y: bool,
     pub use_z: bool,
+    /// Bounding of the recursive states (y, z) after every Net_θ update of
+    /// Algorithm 1; see [`StateNorm`].
+    pub state_norm: StateNorm,
+}
+
+/// How the recursive states are kept bounded over carried steps.
+///
+/// Pre-norm Net_θ is h + Δ(h), so z ← Net(x + y + z) and y ← Net(y + z) add
+/// up: untrained, RMS(y) grows ~3.7x per denoising step at n = 2, and fp32
+/// RMSNorm returns zeros after ~30 carried steps. `step` (the default)
+/// hands on RMSNorm(y), RMSNorm(z) (scale-free, as every block output of
+/// TRM's post-norm net is) at the end of each denoising step, so a carried
+/// state starts every step at RMS 1, like x, for any number of steps; within
+/// a step nothing changes, and neither do the logits (the readout norm is
+/// scale-free), so a model sampled from fresh states is the same model as
+/// with `none`. `update` normalises after every Net_θ call instead: bounded
+/// too, but it changes the computation, and one-step training learned less
+/// with it (docs/RECURSION.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateNorm {
+    /// No bounding (trldm before 2026-12; the results committed before then).
+    None,
+    /// (y, z) ← RMSNorm(y), RMSNorm(z) at the end of each denoising step.
+    #[default]
+    Step,
+    /// y, z ← RMSNorm(Net(·)) after every update of Algorithm 1.
+    Update,
 }
 
 /// Optimisation (Eq. 3, 9; App. C).
@@ -150,8 +175,6 @@ pub struct TrainConfig {
     pub bf16: bool,
     /// bf16 autocast on the CPU (off by default: fp32 is the CPU's reference
     /// precision; on AVX512-BF16/AMX CPUs bf16 matrix products are 2-3x faster).
-    /// Written out only when true (run ids, see `model.attn_kernel`).
-    #[serde(skip_serializing_if = "is_false")]
     pub cpu_bf16: bool,
 }
 
@@ -231,6 +254,7 @@ impl Default for ModelConfig {
             t_cycles: 1,
             use_y: true,
             use_z: true,
+            state_norm: StateNorm::Step,
         }
     }
 }
@@ -313,14 +337,6 @@ const CHOICES: &[(&str, &[&str])] = &[
     ("sample.remask", &["low_confidence", "random"]),
 ];
 
-fn is_auto(s: &str) -> bool {
-    s == "auto"
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 impl RunConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<RunConfig> {
@@ -350,6 +366,22 @@ impl RunConfig {
     /// The resolved config as TOML (what is written to `<run>/config.toml`).
     pub fn to_toml_string(&self) -> String {
         toml::to_string(self).expect("config serializes")
+    }
+
+    /// The run's identity: every setting that differs from its default, as
+    /// sorted `key = value` lines (the run id hashes this text). A key added
+    /// later with a default therefore changes no existing id, and every key
+    /// is still written to `config.toml`. `name` is a label, not a setting
+    /// (`trldm train` fills it with the folder name), so it is left out.
+    pub fn identity(&self) -> String {
+        let settings = RunConfig {
+            name: String::new(),
+            ..self.clone()
+        };
+        identity_text(
+            &toml::Value::try_from(settings).expect("config serializes"),
+            &toml::Value::try_from(RunConfig::default()).expect("defaults serialize"),
+        )
     }
 
     /// Applies `key=value` overrides (dotted keys, TOML values; a bare word
@@ -508,6 +540,51 @@ impl RunConfig {
         }
     }
 
+    /// A warning when sampling meets recursive states that training never
+    /// produced: (y, z) carried over more consecutive denoising steps than
+    /// training carried them, or reset where training did not. Training
+    /// carries them over `train.unroll` steps with the sampler's resets
+    /// (one-step), or N_sup steps without resets (Algorithm 3).
+    pub fn trajectory_warning(&self) -> Option<String> {
+        let (s, t) = (&self.sample, &self.train);
+        let span = |steps: usize, reset: usize| if reset > 0 { steps.min(reset) } else { steps };
+        let (sampled_y, sampled_z) = (
+            span(s.steps, s.reset_y_every),
+            span(s.steps, s.reset_z_every),
+        );
+        let (trained_y, trained_z, how) = match self.model.variant.as_str() {
+            "trldm" => (
+                span(t.unroll, s.reset_y_every),
+                span(t.unroll, s.reset_z_every),
+                format!("train.unroll = {}", t.unroll),
+            ),
+            "trldm-ds" => {
+                if (s.reset_y_every > 0 && s.reset_y_every < s.steps)
+                    || (s.reset_z_every > 0 && s.reset_z_every < s.steps)
+                {
+                    return Some(format!(
+                        "sampling resets the states (sample.reset_y_every = {}, sample.reset_z_every = {}) \
+                         but deep supervision (Algorithm 3) trained them carried over train.n_sup = {} steps",
+                        s.reset_y_every, s.reset_z_every, t.n_sup
+                    ));
+                }
+                (t.n_sup, t.n_sup, format!("train.n_sup = {}", t.n_sup))
+            }
+            _ => return None,
+        };
+        let longest = |a: usize, b: usize| if self.model.use_z { a.max(b) } else { a };
+        let (sampled, trained) = (longest(sampled_y, sampled_z), longest(trained_y, trained_z));
+        (sampled > trained).then(|| {
+            format!(
+                "sampling carries (y, z) over up to {sampled} consecutive denoising steps \
+                 (sample.steps = {}, sample.reset_y_every = {}, sample.reset_z_every = {}) but training \
+                 carried them over at most {trained} ({how}): the model meets states it was never \
+                 trained on (docs/RECURSION.md)",
+                s.steps, s.reset_y_every, s.reset_z_every
+            )
+        })
+    }
+
     /// Grid cells of one puzzle (the sequence length of the in-place layout).
     pub fn cells(&self) -> usize {
         if self.task.kind == "maze" {
@@ -526,25 +603,45 @@ fn positive(key: &str, v: usize) -> Result<()> {
     Ok(())
 }
 
-/// All dotted keys that a config accepts (e.g. `model.n_rec`).
+/// All dotted keys that a config accepts (e.g. `model.n_rec`): every field
+/// of the config types, since every field is always serialized.
 pub fn known_keys() -> Vec<String> {
     let defaults = toml::Value::try_from(RunConfig::default()).expect("defaults serialize");
-    let mut out = Vec::new();
-    collect_keys(&defaults, "", &mut out);
-    out
+    flatten(&defaults).into_keys().collect()
 }
 
-fn collect_keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
-    if let toml::Value::Table(t) = v {
-        for (k, child) in t {
-            let key = join(prefix, k);
-            if child.is_table() {
-                collect_keys(child, &key, out);
-            } else {
-                out.push(key);
+/// The leaves of `config` that differ from `defaults`, as sorted
+/// `key = value` lines ([`RunConfig::identity`]).
+pub fn identity_text(config: &toml::Value, defaults: &toml::Value) -> String {
+    let defaults = flatten(defaults);
+    flatten(config)
+        .into_iter()
+        .filter(|(k, v)| defaults.get(k).is_none_or(|d| d != v))
+        .map(|(k, v)| format!("{k} = {v}\n"))
+        .collect()
+}
+
+/// The leaves of a TOML tree by dotted key (tables are descended into).
+pub fn flatten(v: &toml::Value) -> std::collections::BTreeMap<String, toml::Value> {
+    fn walk(
+        v: &toml::Value,
+        prefix: &str,
+        out: &mut std::collections::BTreeMap<String, toml::Value>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, child) in t {
+                    walk(child, &join(prefix, k), out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_string(), leaf.clone());
             }
         }
     }
+    let mut out = std::collections::BTreeMap::new();
+    walk(v, "", &mut out);
+    out
 }
 
 fn join(prefix: &str, k: &str) -> String {
@@ -715,6 +812,117 @@ mod tests {
             .to_string();
         assert!(e.contains("r.toml: invalid TOML"), "{e}");
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    /// Every key of every section is accepted from a file and from `--set`
+    /// (value = its default), including keys added after the first release.
+    #[test]
+    fn every_key_is_settable_from_a_file_and_from_set() {
+        let defaults = flatten(&toml::Value::try_from(RunConfig::default()).unwrap());
+        assert_eq!(known_keys().len(), defaults.len());
+        for key in [
+            "train.cpu_bf16",
+            "model.attn_kernel",
+            "eval.batch",
+            "model.T",
+            "seed",
+        ] {
+            assert!(
+                defaults.contains_key(key),
+                "{key} missing from the known keys"
+            );
+        }
+        for (key, value) in &defaults {
+            let c = RunConfig::default()
+                .with_overrides(&[format!("{key}={value}")])
+                .unwrap_or_else(|e| panic!("--set {key}={value}: {e:#}"));
+            assert_eq!(c, RunConfig::default(), "--set {key}={value}");
+            let text = match key.split_once('.') {
+                Some((section, leaf)) => format!("[{section}]\n{leaf} = {value}\n"),
+                None => format!("{key} = {value}\n"),
+            };
+            let c = RunConfig::from_toml_str(&text, "k.toml")
+                .unwrap_or_else(|e| panic!("{text:?}: {e:#}"));
+            assert_eq!(c, RunConfig::default(), "{text:?}");
+        }
+        // The two keys that were refused before, at a non-default value.
+        let c = RunConfig::default()
+            .with_overrides(&[
+                "train.cpu_bf16=true".into(),
+                "model.attn_kernel=math".into(),
+            ])
+            .unwrap();
+        assert!(c.train.cpu_bf16);
+        assert_eq!(c.model.attn_kernel, "math");
+    }
+
+    /// The identity lists only non-default settings, so a key added later
+    /// with a default (present in both the config and the defaults) changes
+    /// no identity, while a changed value does.
+    #[test]
+    fn a_new_key_with_a_default_changes_no_identity() {
+        let cfg = RunConfig::default()
+            .with_overrides(&["model.d=64".into(), "seed=3".into()])
+            .unwrap();
+        assert_eq!(cfg.identity(), "model.d = 64\nseed = 3\n");
+        let labelled = RunConfig {
+            name: "a label".into(),
+            ..cfg.clone()
+        };
+        assert_eq!(labelled.identity(), cfg.identity());
+        assert_eq!(RunConfig::default().identity(), "");
+        let mut mine = toml::Value::try_from(&cfg).unwrap();
+        let mut defaults = toml::Value::try_from(RunConfig::default()).unwrap();
+        let before = identity_text(&mine, &defaults);
+        set_dotted(&mut mine, "model.new_knob", toml::Value::Integer(7)).unwrap();
+        set_dotted(&mut defaults, "model.new_knob", toml::Value::Integer(7)).unwrap();
+        assert_eq!(identity_text(&mine, &defaults), before);
+        set_dotted(&mut mine, "model.new_knob", toml::Value::Integer(8)).unwrap();
+        assert_ne!(identity_text(&mine, &defaults), before);
+    }
+
+    #[test]
+    fn trajectory_warning_names_both_settings() {
+        let c = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            RunConfig::default()
+                .with_overrides(&sets)
+                .unwrap()
+                .trajectory_warning()
+        };
+        // Fresh states at every step: nothing carried, nothing to warn about.
+        assert_eq!(
+            c(&["sample.reset_y_every=1", "sample.reset_z_every=1"]),
+            None
+        );
+        // Carried over 16 steps, trained one-step: warned, naming both.
+        let w = c(&["sample.steps=16"]).unwrap();
+        assert!(
+            w.contains("sample.steps = 16") && w.contains("train.unroll = 1"),
+            "{w}"
+        );
+        // Trained on the whole trajectory: fine.
+        assert_eq!(c(&["sample.steps=8", "train.unroll=8"]), None);
+        // Carried within blocks of 4, trained over 4: fine; over 2: warned.
+        assert_eq!(
+            c(&[
+                "sample.reset_y_every=4",
+                "sample.reset_z_every=4",
+                "train.unroll=4"
+            ]),
+            None
+        );
+        assert!(c(&[
+            "sample.reset_y_every=4",
+            "sample.reset_z_every=4",
+            "train.unroll=2"
+        ])
+        .is_some());
+        // Deep supervision sampled with resets it never saw.
+        let w = c(&["model.variant=trldm-ds", "sample.reset_z_every=1"]).unwrap();
+        assert!(w.contains("train.n_sup = 8"), "{w}");
+        assert_eq!(c(&["model.variant=trldm-ds", "sample.steps=8"]), None);
+        assert_eq!(c(&["model.variant=mdm"]), None);
     }
 
     #[test]

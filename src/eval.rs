@@ -8,7 +8,7 @@ use crate::dist::Dist;
 use crate::model::{Model, State, Variant};
 use crate::sample::{self, predict, SampleOptions};
 use crate::train::Trainer;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -161,6 +161,7 @@ fn trm_predict(
             tokens,
             steps_used,
             trace,
+            steps: Vec::new(),
         }
     })
 }
@@ -261,6 +262,93 @@ pub fn evaluate_dist(
     })
 }
 
+/// One row of `trldm eval --trace`: a denoising step averaged over puzzles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceRow {
+    pub step: usize,
+    pub rms_y: f64,
+    pub rms_z: f64,
+    /// Tokens committed at this step, per puzzle.
+    pub committed: f64,
+    /// Mean confidence of the tokens committed at this step.
+    pub conf_committed: f64,
+    /// Token accuracy (response positions) of the step's fill.
+    pub fill_token_acc: f64,
+    /// Mean halting probability h_θ(y).
+    pub halt_p: f64,
+}
+
+/// The CSV header of a trace file.
+pub const TRACE_HEADER: &str = "step,rms_y,rms_z,committed,conf_committed,fill_token_acc,halt_p";
+
+/// Samples the first `limit` puzzles (0 = all) of `ds` with Algorithm 4 and
+/// records, per denoising step, the state sizes, what was committed and how
+/// right the fill is (diagnostics of a carried trajectory).
+pub fn trace(
+    model: &Model,
+    cfg: &RunConfig,
+    ds: &Dataset,
+    limit: usize,
+    device: Device,
+) -> Result<Vec<TraceRow>> {
+    let n = if limit == 0 {
+        ds.len()
+    } else {
+        limit.min(ds.len())
+    };
+    let bs = batch_size(cfg, device);
+    tch::manual_seed(cfg.seed as i64);
+    // Per step: sums of rms_y·b, rms_z·b, committed, conf, right, total, halt·b, and b.
+    let mut acc: Vec<[f64; 8]> = Vec::new();
+    for lo in (0..n).step_by(bs) {
+        let hi = (lo + bs).min(n);
+        let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
+        let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
+        let out = predict_batch(model, cfg, &input, &resp, true)?;
+        let b = (hi - lo) as f64;
+        for (i, st) in out.steps.iter().enumerate() {
+            if acc.len() <= i {
+                acc.push([0.0; 8]);
+            }
+            let right = st.fill.eq_tensor(&target).logical_and(&resp);
+            let a = &mut acc[i];
+            a[0] += st.rms_y * b;
+            a[1] += st.rms_z * b;
+            a[2] += st.committed;
+            a[3] += st.conf_committed;
+            a[4] += right.sum(Kind::Float).double_value(&[]);
+            a[5] += resp.sum(Kind::Float).double_value(&[]);
+            a[6] += st.halt_p * b;
+            a[7] += b;
+        }
+    }
+    Ok(acc
+        .iter()
+        .enumerate()
+        .map(|(i, a)| TraceRow {
+            step: i + 1,
+            rms_y: a[0] / a[7],
+            rms_z: a[1] / a[7],
+            committed: a[2] / a[7],
+            conf_committed: if a[2] > 0.0 { a[3] / a[2] } else { f64::NAN },
+            fill_token_acc: a[4] / a[5].max(1.0),
+            halt_p: a[6] / a[7],
+        })
+        .collect())
+}
+
+/// Writes a trace as CSV (atomically).
+pub fn write_trace_csv(path: &Path, rows: &[TraceRow]) -> Result<()> {
+    let mut text = format!("{TRACE_HEADER}\n");
+    for r in rows {
+        text += &format!(
+            "{},{:.6e},{:.6e},{:.4},{:.6},{:.6},{:.6}\n",
+            r.step, r.rms_y, r.rms_z, r.committed, r.conf_committed, r.fill_token_acc, r.halt_p
+        );
+    }
+    crate::util::write_atomic(path, text.as_bytes())
+}
+
 /// Evaluates a trainer's model on its test split, with the EMA weights when
 /// `eval.use_ema` (the default) and the run keeps an EMA.
 pub fn evaluate_trainer(tr: &Trainer, limit: usize) -> Result<EvalResult> {
@@ -289,20 +377,14 @@ pub fn load_model(
             run_ckpt.display()
         )
     })?;
-    let prefix = if use_ema && ck.tensors.keys().any(|k| k.starts_with("ema/")) {
+    let prefix = if use_ema && ck.has_group("ema") {
         "ema"
     } else {
         "model"
     };
-    tch::no_grad(|| -> Result<()> {
-        for (name, mut t) in vs.variables() {
-            let src = ck
-                .get(&format!("{prefix}/{name}"))
-                .ok_or_else(|| anyhow::anyhow!("checkpoint lacks {prefix}/{name}"))?;
-            t.copy_(&src);
-        }
-        Ok(())
-    })?;
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    ck.load_into(prefix, &mut vars)
+        .with_context(|| format!("{}", run_ckpt.display()))?;
     Ok((vs, model))
 }
 

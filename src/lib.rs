@@ -1,6 +1,6 @@
 //! trldm: Tiny Recursive Language Diffusion Models (TR-LDM).
 //!
-//! The paper (`../shared/paper/tr-ldm.txt`) maps onto the modules as:
+//! The TR-LDM paper (docs/FACTS.md, "The paper") maps onto the modules as:
 //! Algorithm 1-2 and Sec. 5.2 → [`model`]; Eq. 3, 6-9 → [`train::loss`];
 //! Algorithm 3 → [`train::deep_sup`]; Algorithm 4 → [`sample`]; Sec. 9
 //! metrics → [`tasks`] and [`eval`]; Sec. 7.1 tokenisation → [`data`].

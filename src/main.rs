@@ -25,6 +25,7 @@ enum Command {
     Train(cmd::run::TrainArgs),
     Eval(cmd::run::EvalArgs),
     Solve(cmd::run::SolveArgs),
+    Export(cmd::run::ExportArgs),
     /// Hyperparameter sweeps: TOML grids run locally or as SLURM job arrays.
     #[command(subcommand)]
     Sweep(cmd::sweep::SweepCmd),
@@ -46,6 +47,7 @@ fn main() {
             .and_then(|_| cmd::run::train(a, Some(Box::new(|_| trldm::signals::stop_requested())))),
         Command::Eval(a) => cmd::run::eval(a).map(|_| 0),
         Command::Solve(a) => cmd::run::solve(a).map(|_| 0),
+        Command::Export(a) => cmd::run::export(a).map(|_| 0),
         Command::Sweep(c) => cmd::sweep::run(c).map(|_| 0),
         Command::Report(a) => cmd::report::run(a).map(|_| 0),
         Command::Bench(c) => cmd::bench::run(c).map(|_| 0),

@@ -1,5 +1,5 @@
 //! Progress of long work: a bar with rate and ETA on a terminal, plain
-//! periodic log lines otherwise (DESIGN.md, Conventions).
+//! periodic log lines otherwise (the project convention: bars for people, lines for logs).
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 

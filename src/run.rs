@@ -5,7 +5,7 @@
 //! <run>/status.json   {"state", "step", "reason", "updated", "requeues"}
 //! <run>/train.csv     step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_*
 //! <run>/eval.csv      one row of final metrics (header = metric names)
-//! <run>/ckpt/         last.safetensors (+ .json meta)
+//! <run>/ckpt/         step-N.safetensors + last.json (docs/CHECKPOINTS.md)
 //! ```
 //! Every file is written atomically, so a reader never sees half a file.
 use anyhow::{Context, Result};

@@ -70,6 +70,11 @@ impl SampleOptions {
 
 /// How many response positions stay masked after step `s` (1-based) of `n_steps`,
 /// for rows with `n` response positions each ([B] int64).
+///
+/// Every step commits at least one token while any is masked (MaskGIT
+/// clamps its cosine schedule the same way): the raw cosine count
+/// floor(n · cos(π/2 · s/N)) repeats itself at the start when N is large
+/// (81 cells, N = 64: 10 steps would commit nothing).
 pub fn remaining_after(schedule: Schedule, n: &Tensor, s: usize, n_steps: usize) -> Tensor {
     if s >= n_steps {
         return n.zeros_like();
@@ -81,10 +86,15 @@ pub fn remaining_after(schedule: Schedule, n: &Tensor, s: usize, n_steps: usize)
             n - (base * s as i64 + extra)
         }
         Schedule::Cosine => {
-            let ratio = (std::f64::consts::FRAC_PI_2 * s as f64 / n_steps as f64).cos();
-            (n.to_kind(Kind::Double) * ratio)
-                .floor()
-                .to_kind(Kind::Int64)
+            let mut left = n.shallow_clone();
+            for k in 1..=s {
+                let ratio = (std::f64::consts::FRAC_PI_2 * k as f64 / n_steps as f64).cos();
+                let raw = (n.to_kind(Kind::Double) * ratio)
+                    .floor()
+                    .to_kind(Kind::Int64);
+                left = raw.minimum(&(&left - 1)).clamp_min(0);
+            }
+            left
         }
     }
 }
@@ -143,6 +153,32 @@ pub struct Sampled {
     pub steps_used: Vec<usize>,
     /// The tokens after each step (when asked for).
     pub trace: Vec<Tensor>,
+    /// What happened at each step (when asked for): `eval --trace`.
+    pub steps: Vec<StepTrace>,
+}
+
+/// One denoising step of a batch, for `trldm eval --trace` (diagnostics of
+/// Algorithm 4 over a carried state trajectory).
+pub struct StepTrace {
+    /// RMS of y and z after the step's deep recursion (over the batch).
+    pub rms_y: f64,
+    pub rms_z: f64,
+    /// Tokens committed at this step, summed over the batch.
+    pub committed: f64,
+    /// Sum of the confidences of those tokens.
+    pub conf_committed: f64,
+    /// [B, L] the step's fill: every still-masked position set to its argmax.
+    pub fill: Tensor,
+    /// Mean halting probability h_θ(y) over the batch.
+    pub halt_p: f64,
+}
+
+fn rms(t: &Tensor) -> f64 {
+    t.to_kind(Kind::Float)
+        .square()
+        .mean(Kind::Float)
+        .sqrt()
+        .double_value(&[])
 }
 
 /// Algorithm 4 on a batch: `input` [B, L] has MASK at response positions
@@ -165,12 +201,14 @@ pub fn sample(
         let mut done = Tensor::zeros([b as i64], (Kind::Bool, input.device()));
         let mut steps_used = vec![opts.steps; b];
         let mut trace = Vec::new();
+        let mut step_trace = Vec::new();
         for s in 1..=opts.steps {
             let out = model.forward(&tokens, state.take());
-            let (pred, conf) = predict(&out.logits, opts.temperature);
+            let (pred, model_conf) = predict(&out.logits, opts.temperature);
+            let was_masked = tokens.eq(MASK).logical_and(resp);
             let conf = match opts.remask {
-                Remask::LowConfidence => conf,
-                Remask::Random => conf.rand_like(),
+                Remask::LowConfidence => model_conf.shallow_clone(),
+                Remask::Random => model_conf.rand_like(),
             };
             let keep = remaining_after(opts.schedule, &n, s, opts.steps);
             let halting = match opts.halt_tau {
@@ -195,6 +233,19 @@ pub fn sample(
                 }
             }
             done = done.logical_or(&halting);
+            if keep_trace {
+                let committed = was_masked.logical_and(&next.ne(MASK));
+                step_trace.push(StepTrace {
+                    rms_y: rms(&out.state.y),
+                    rms_z: rms(&out.state.z),
+                    committed: committed.sum(Kind::Float).double_value(&[]),
+                    conf_committed: (&model_conf * committed.to_kind(Kind::Float))
+                        .sum(Kind::Float)
+                        .double_value(&[]),
+                    fill: tokens.where_self(&was_masked.logical_not(), &pred),
+                    halt_p: out.halt_logit.sigmoid().mean(Kind::Float).double_value(&[]),
+                });
+            }
             tokens = next;
             if keep_trace {
                 trace.push(tokens.copy());
@@ -208,13 +259,16 @@ pub fn sample(
             tokens,
             steps_used,
             trace,
+            steps: step_trace,
         }
     })
 }
 
 /// (y, z) carried to the next step, re-initialised every k steps when asked
 /// (`reset_y_every`, `reset_z_every`; Tables 4-5 use reset_z_every = 1).
-fn next_state(
+/// Training with `train.unroll > 1` applies the same policy, so a model is
+/// trained on the state trajectory it is sampled with.
+pub fn next_state(
     model: &Model,
     tokens: &Tensor,
     s: State,
@@ -262,6 +316,41 @@ mod tests {
             prev = r;
         }
         assert_eq!(prev, 0);
+    }
+
+    /// Both schedules commit at least one token at every step until none
+    /// is masked, and end at zero.
+    #[test]
+    fn every_schedule_strictly_decreases_until_nothing_is_masked() {
+        for schedule in [Schedule::Linear, Schedule::Cosine] {
+            for n_resp in [16i64, 81, 400] {
+                for n_steps in [8usize, 16, 32, 64] {
+                    let n = Tensor::from_slice(&[n_resp]);
+                    let mut prev = n_resp;
+                    for s in 1..=n_steps {
+                        let r = i64::try_from(remaining_after(schedule, &n, s, n_steps).get(0))
+                            .unwrap();
+                        assert!(r >= 0);
+                        if prev > 0 {
+                            assert!(
+                                r < prev,
+                                "{schedule:?} L_r={n_resp} N={n_steps}: step {s} leaves {r}, as many as before"
+                            );
+                        } else {
+                            assert_eq!(r, 0);
+                        }
+                        prev = r;
+                    }
+                    assert_eq!(prev, 0, "{schedule:?} L_r={n_resp} N={n_steps}");
+                }
+            }
+        }
+        // The cosine shape is kept where it already commits: floor(81·cos(π/16)) = 79.
+        let n = Tensor::from_slice(&[81i64]);
+        assert_eq!(
+            i64::try_from(remaining_after(Schedule::Cosine, &n, 1, 8).get(0)).unwrap(),
+            79
+        );
     }
 
     #[test]

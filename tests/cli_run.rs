@@ -86,7 +86,47 @@ fn train_eval_solve_end_to_end() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("n=8 exact="), "{}", text(&o));
-    assert!(std::fs::read_to_string(&out).unwrap().contains("6.000"));
+    // mean_steps (column 7) is exactly the override: 6, not the config's 3.
+    let row = std::fs::read_to_string(&out).unwrap();
+    let mean_steps: f64 = row
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(6)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(mean_steps, 6.0, "{row}");
+
+    // A trace of the carried trajectory, one row per step, and its plots.
+    let trace = tmp.path().join("trace.csv");
+    let o = run(&["eval", "--run", rd, "--trace", trace.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(
+        lines[0],
+        "step,rms_y,rms_z,committed,conf_committed,fill_token_acc,halt_p"
+    );
+    assert_eq!(lines.len(), 1 + 3, "{t}");
+    // Every response cell is committed over the 3 steps (5x5 mazes: at most 23 per maze).
+    let committed: f64 = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(3).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((1.0..=23.0).contains(&committed), "{t}");
+    let o = run(&[
+        "report",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--plots",
+        "png",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in ["trace-states.png", "trace-steps.png"] {
+        assert!(tmp.path().join(f).is_file(), "{f} missing: {}", text(&o));
+    }
 
     // Solve one maze and print each denoising step.
     let maze = "S  # #   #   ## #  #   G";

@@ -105,10 +105,14 @@ fn zero_grads(vs: &nn::VarStore) {
 }
 
 /// Algorithm 2: with T = 2 the gradient equals that of one cycle started
-/// from the detached states that the first cycle produced.
+/// from the detached states that the first cycle produced. (Without the
+/// step-end state norm, which the manual readout below does not apply.)
 #[test]
 fn gradients_flow_only_through_the_last_cycle() {
-    let (vs, m2) = build(&cfg(|c| c.t_cycles = 2));
+    let (vs, m2) = build(&cfg(|c| {
+        c.t_cycles = 2;
+        c.state_norm = trldm::config::StateNorm::None;
+    }));
     let toks = tokens(2);
     let out = m2.forward(&toks, None);
     out.logits.sum(Kind::Float).backward();
@@ -253,4 +257,108 @@ fn sampler_copies_through_and_follows_the_schedule() {
         }
         assert!(bool::try_from(out.tokens.ne(MASK).all()).unwrap());
     }
+}
+
+/// RMS of a tensor (over all elements), in fp32.
+fn rms(t: &Tensor) -> f64 {
+    t.to_kind(Kind::Float)
+        .square()
+        .mean(Kind::Float)
+        .sqrt()
+        .double_value(&[])
+}
+
+/// Carries (y, z) over `steps` denoising steps from the Sec. 7.2 start and
+/// returns the largest and smallest RMS of y and z relative to RMS(x), and
+/// the last state.
+fn carried_rms_range(m: &Model, toks: &Tensor, steps: usize, bf16: bool) -> (f64, f64, State) {
+    tch::no_grad(|| {
+        trldm::amp::autocast(Device::Cpu, bf16, || {
+            let x_rms = rms(&m.embed(toks));
+            let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+            let mut state: Option<State> = None;
+            for _ in 0..steps {
+                let out = m.forward(toks, state.take());
+                for t in [&out.state.y, &out.state.z] {
+                    let r = rms(t) / x_rms;
+                    lo = lo.min(r);
+                    hi = hi.max(r);
+                }
+                state = Some(out.state);
+            }
+            (lo, hi, state.unwrap())
+        })
+    })
+}
+
+/// Recursive states stay bounded over 64 carried steps at n = 4, T = 3, in
+/// fp32 and bf16 (model.state_norm = "step", the default, and "update"), and
+/// the output still depends on the tokens after them; without the bound
+/// (state_norm = "none", the earlier design) the same run grows past 10 x RMS(x).
+#[test]
+fn carried_states_stay_bounded_over_64_steps() {
+    tch::manual_seed(1);
+    let toks = tokens(4);
+    let precisions: &[bool] = if trldm::amp::cpu_autocast_built() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for (norm, &bf16) in [
+        trldm::config::StateNorm::Step,
+        trldm::config::StateNorm::Update,
+    ]
+    .into_iter()
+    .flat_map(|n| precisions.iter().map(move |p| (n, p)))
+    {
+        let c = cfg(|c| {
+            c.n_rec = 4;
+            c.t_cycles = 3;
+            c.layers = 2;
+            c.state_norm = norm;
+        });
+        let (_vs, m) = build(&c);
+        let (lo, hi, state) = carried_rms_range(&m, &toks, 64, bf16);
+        assert!(
+            lo >= 0.1 && hi <= 10.0,
+            "{norm:?} bf16={bf16}: RMS(y), RMS(z) / RMS(x) in [{lo:.3}, {hi:.3}]"
+        );
+        // A committed token changes: the next step's logits change.
+        let other = toks.copy();
+        let _ = other
+            .get(0)
+            .get(3)
+            .fill_(if i64::try_from(toks.get(0).get(3)).unwrap() == 2 {
+                3
+            } else {
+                2
+            });
+        let (a, b) = tch::no_grad(|| {
+            let s2 = State {
+                y: state.y.copy(),
+                z: state.z.copy(),
+            };
+            (
+                m.forward(&toks, Some(state)).logits,
+                m.forward(&other, Some(s2)).logits,
+            )
+        });
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(
+            diff > 1e-3,
+            "bf16={bf16}: a changed token moved the logits by {diff}"
+        );
+    }
+    let unbounded = cfg(|c| {
+        c.n_rec = 4;
+        c.t_cycles = 3;
+        c.layers = 2;
+        c.state_norm = trldm::config::StateNorm::None;
+    });
+    let (_vs, m) = build(&unbounded);
+    let (_, hi, _) = carried_rms_range(&m, &toks, 8, false);
+    assert!(
+        hi > 10.0,
+        "without state_norm the states should grow: max RMS ratio {hi:.2}"
+    );
 }

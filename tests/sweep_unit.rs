@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use trldm::run::{RunDir, State, Status};
-use trldm::sweep::grid::{expand, run_id};
+use trldm::sweep::grid::{expand, hex10};
 use trldm::sweep::slurm::{
     array_ranges, chunks, parse_squeue, sbatch_script, JobRecord, ScriptInput,
 };
@@ -99,8 +99,8 @@ fn ids_are_stable_under_key_order() {
     assert_eq!(sa, ib);
     assert_eq!(ia[0].len(), 10);
     assert!(ia[0].chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(run_id("x"), run_id("x"));
-    assert_ne!(run_id("x"), run_id("y"));
+    assert_eq!(hex10("x"), hex10("x"));
+    assert_ne!(hex10("x"), hex10("y"));
 }
 
 #[test]

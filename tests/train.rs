@@ -190,7 +190,7 @@ fn memorises_16_puzzles(bf16: bool) {
     cfg.sample.steps = 8;
     cfg.train.cpu_bf16 = bf16;
     // One-step training never sees carried states, so sample from fresh ones
-    // (REFERENCE.md, "Measured here").
+    // (docs/FACTS.md, "Measured here").
     cfg.sample.reset_y_every = 1;
     cfg.sample.reset_z_every = 1;
     let run = RunDir::new(tmp.path().join("r"));

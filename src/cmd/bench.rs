@@ -1,6 +1,7 @@
 //! `trldm bench`: throughput numbers printed as one JSON line each (speed
 //! targets live here, never in tests). The training and sampling defaults
-//! are the configuration of `../shared/bench/ref_trldm.py`: 9x9 mazes (30%
+//! are the configuration of `ref_trldm.py` (docs/FACTS.md, "The eager-PyTorch
+//! reference"): 9x9 mazes (30%
 //! walls, shortest path >= 8), d=128, 4 heads, 2 layers, n=2, T=1, batch 64,
 //! 2 threads, path weight 10, 16 sampling steps.
 use crate::cmd::run::load_config;

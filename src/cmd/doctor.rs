@@ -41,7 +41,21 @@ pub fn run() -> Result<()> {
     );
     println!(
         "nccl (libnccl.so, multi-GPU data parallelism): {}",
-        yes_no(crate::dist::nccl::library_present())
+        if crate::dist::nccl::library_present() {
+            "yes".to_string()
+        } else {
+            "no (scripts/setup.sh links the venv's nvidia/nccl/lib/libnccl.so.2 as libnccl.so, \
+             which this binary finds through its rpath; or put a libnccl.so on LD_LIBRARY_PATH)"
+                .to_string()
+        }
+    );
+    println!(
+        "mpi (CPU data parallelism, mpirun / srun --mpi=pmix): {}",
+        if cfg!(feature = "mpi") {
+            "built in".to_string()
+        } else {
+            format!("not built: {}", crate::dist::cpu::HOW_TO_ENABLE)
+        }
     );
     for prog in ["sbatch", "srun", "squeue", "scontrol", "mpirun"] {
         match on_path(prog) {

@@ -18,7 +18,7 @@ sweep.toml (see docs/REPORT.md).",
 )]
 pub struct ReportArgs {
     /// The sweep folder (results/<sweep>/).
-    #[arg(required_unless_present = "bench")]
+    #[arg(required_unless_present_any = ["bench", "trace"])]
     pub dir: Option<PathBuf>,
     /// Where to write (default: the sweep folder).
     #[arg(long)]
@@ -29,6 +29,9 @@ pub struct ReportArgs {
     /// Plot formats, comma-separated, or `none`.
     #[arg(long, value_delimiter = ',', default_value = "png,svg", value_parser = parse_plot_format)]
     pub plots: Vec<Option<PlotFormat>>,
+    /// Plot a `trldm eval --trace` CSV instead (next to it, or into --out).
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub trace: Option<PathBuf>,
     /// Benchmark: time the report over N synthetic runs and print JSON.
     #[arg(long, hide = true, value_name = "N")]
     pub bench: Option<usize>,
@@ -48,6 +51,30 @@ pub fn run(args: ReportArgs) -> Result<()> {
     if let Some(n) = args.bench {
         let r = report::bench(n)?;
         println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    if let Some(file) = &args.trace {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "trace".into());
+        let out = match &args.out {
+            Some(o) => o.clone(),
+            None => file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        };
+        let (png, svg) = (
+            args.plots.contains(&Some(PlotFormat::Png)),
+            args.plots.contains(&Some(PlotFormat::Svg)),
+        );
+        for plot in crate::report::plot::trace_plots(file, &stem)? {
+            for p in crate::report::plot::render_files(&plot, &out, png, svg)? {
+                println!("wrote {}", p.display());
+            }
+        }
         return Ok(());
     }
     let Some(dir) = args.dir else {

@@ -1,4 +1,4 @@
-//! `trldm train`, `trldm eval`, `trldm solve`.
+//! `trldm train`, `trldm eval`, `trldm solve`, `trldm export`.
 use crate::config::RunConfig;
 use crate::data::TaskInfo;
 use crate::eval;
@@ -131,6 +131,35 @@ pub struct EvalArgs {
     /// Where to write the metrics (default <run>/eval.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Instead of evaluating: run one forward pass (Sec. 7.2 initial state,
+    /// fp32, no autocast) on the first `eval.batch` test puzzles with every
+    /// response position masked, and write `tokens` [B, L] (i64) and
+    /// `logits` [B, L, V] (f32) to this safetensors file (docs/CHECKPOINTS.md),
+    /// so another implementation can be checked against trldm.
+    #[arg(long, value_name = "FILE")]
+    pub dump_logits: Option<PathBuf>,
+    /// Instead of evaluating: sample the first `eval.n` test puzzles (0 =
+    /// all) and write, per denoising step, RMS(y), RMS(z), tokens committed,
+    /// their mean confidence, the token accuracy of the step's fill and the
+    /// mean halting probability as CSV (`trldm report --trace FILE` plots it).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+/// Fails unless the folder that `path` goes into exists (output files are
+/// never written into a folder a typo made up).
+fn require_parent(path: &std::path::Path, what: &str) -> Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent {
+        if !dir.is_dir() {
+            bail!(
+                "{what} {}: the folder {} does not exist (create it first)",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
@@ -141,7 +170,38 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let info = TaskInfo::from_config(&cfg)?;
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = crate::data::Dataset::new(info, test).context("test split")?;
+    for (path, what) in [(&a.dump_logits, "--dump-logits"), (&a.trace, "--trace")] {
+        if let Some(path) = path {
+            require_parent(path, what)?;
+        }
+    }
+    if let Some(w) = cfg.trajectory_warning() {
+        eprintln!("trldm eval: warning: {w}");
+    }
     let (_vs, model) = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !a.raw, device)?;
+    if let Some(path) = &a.dump_logits {
+        let b = eval::batch_size(&cfg, device).min(ds.len()) as i64;
+        let tokens = ds.input.narrow(0, 0, b).to_device(device);
+        let logits = tch::no_grad(|| model.forward(&tokens, None).logits);
+        let step = train::checkpoint::load(&run.ckpt_dir())?.map_or(0, |c| c.meta.step);
+        train::checkpoint::write_tensors(
+            path,
+            &[("tokens".into(), tokens), ("logits".into(), logits)],
+            &train::checkpoint::metadata(&cfg, step, "logits")?,
+        )?;
+        println!(
+            "wrote {} (tokens [{b}, {}], logits)",
+            path.display(),
+            ds.input.size()[1]
+        );
+        return Ok(());
+    }
+    if let Some(path) = &a.trace {
+        let rows = eval::trace(&model, &cfg, &ds, cfg.eval.n, device)?;
+        eval::write_trace_csv(path, &rows)?;
+        println!("wrote {} ({} steps)", path.display(), rows.len());
+        return Ok(());
+    }
     let res = eval::evaluate(&model, &cfg, &ds, cfg.eval.n, device)?;
     let out = a.out.unwrap_or_else(|| run.eval_csv());
     eval::write_csv(&out, &res)?;
@@ -207,6 +267,53 @@ pub fn solve(a: SolveArgs) -> Result<()> {
         "valid: {}  (steps used: {})",
         if valid { "yes" } else { "no" },
         out.steps_used[0]
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Export a run's weights (EMA by default) with their metadata to one safetensors file",
+    long_about = "Writes the run's model weights, named as in the model (e.g. net.0.attn.qkv.weight), \
+with a __metadata__ header: format version, resolved config TOML, token map, variant, layout, \
+sequence length, step (docs/CHECKPOINTS.md lists every tensor and how to load it in Python).",
+    after_help = "Example:\n  trldm export --run runs/maze9 --out maze9.safetensors"
+)]
+pub struct ExportArgs {
+    /// Run folder with config.toml and ckpt/.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The safetensors file to write (its folder must exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Export the raw weights instead of the EMA.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    let run = RunDir::new(&a.run);
+    require_parent(&a.out, "--out")?;
+    let cfg = load_config(Some(&run.config()), &[])?;
+    let ck = train::checkpoint::load(&run.ckpt_dir())?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no checkpoint (train the run first)",
+            run.ckpt_dir().display()
+        )
+    })?;
+    let use_ema = cfg.eval.use_ema && !a.raw && ck.has_group("ema");
+    let (vs, _model) = eval::load_model(&cfg, &run.ckpt_dir(), use_ema, tch::Device::Cpu)?;
+    let mut tensors: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    tensors.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut meta = train::checkpoint::metadata(&cfg, ck.meta.step, "export")?;
+    meta.insert("weights".into(), if use_ema { "ema" } else { "raw" }.into());
+    train::checkpoint::write_tensors(&a.out, &tensors, &meta)?;
+    println!(
+        "wrote {} ({} tensors, {} weights, step {})",
+        a.out.display(),
+        tensors.len(),
+        if use_ema { "EMA" } else { "raw" },
+        ck.meta.step
     );
     Ok(())
 }

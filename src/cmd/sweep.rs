@@ -133,6 +133,15 @@ pub enum SweepCmd {
         #[command(flatten)]
         args: SweepArgs,
     },
+    /// Rename run folders made by an older trldm (whose run ids hashed the
+    /// whole config) to the ids of today's rule (the settings that differ
+    /// from the defaults), and rewrite runs.csv and array.txt. Safe to repeat.
+    ///
+    /// Example: trldm sweep migrate sweeps/cpu/table1.toml --results results/cpu-table1
+    Migrate {
+        #[command(flatten)]
+        args: SweepArgs,
+    },
     /// Inside a SLURM array task: train + eval one run, forwarding USR1/TERM
     /// to the trainer and requeueing on preemption (the sbatch script execs this).
     #[command(hide = true)]
@@ -263,6 +272,20 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
                 "sweep {}: cancelled {n} SLURM job(s); checkpoints are kept, `trldm sweep retry {}` continues",
                 sweep.spec.name,
                 args.file.display()
+            );
+            Ok(())
+        }
+        SweepCmd::Migrate { args } => {
+            let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            let renamed = sweep.migrate()?;
+            for (old, new) in &renamed {
+                println!("{old} -> {new}");
+            }
+            println!(
+                "sweep {}: {} run folders renamed in {}",
+                sweep.spec.name,
+                renamed.len(),
+                sweep.folder.root.display()
             );
             Ok(())
         }

@@ -7,6 +7,9 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 use tch::{Kind, Tensor};
 
+/// What `trldm doctor` prints about MPI in a binary built with it.
+pub const HOW_TO_ENABLE: &str = "built in";
+
 /// An initialised MPI world; MPI is finalised when this is dropped.
 pub struct Mpi {
     world: SimpleCommunicator,

@@ -1,5 +1,5 @@
 //! Data parallelism across processes (one per GPU, or several CPU ranks), the
-//! way TRM trains with torchrun (REFERENCE.md, "Tiny Recursive Models"):
+//! way TRM trains with torchrun (docs/FACTS.md, "Tiny Recursive Models"):
 //! parameters broadcast from rank 0, every gradient all-reduced (averaged)
 //! after backward, data sharded by rank. tch has no process groups, so this
 //! module brings its own:
@@ -20,6 +20,10 @@
 //!   alone); `nccl` forces the NCCL path even with one process (the GPU check).
 //! - `TRLDM_DIST_CHECK=1`: after every update all ranks compare a bit-exact
 //!   hash of their parameters and fail loudly when they differ.
+#[cfg(feature = "mpi")]
+pub mod cpu;
+#[cfg(not(feature = "mpi"))]
+#[path = "cpu_none.rs"]
 pub mod cpu;
 pub mod nccl;
 

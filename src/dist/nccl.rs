@@ -1,7 +1,7 @@
 //! NCCL collectives on CUDA tensors through cudarc (`nccl` module, loaded at
 //! run time with `fallback-dynamic-loading`, so the build needs no CUDA).
 //!
-//! Pitfalls handled here (REFERENCE.md, "MPI, NCCL and plots from Rust"):
+//! Pitfalls handled here (docs/FACTS.md, "MPI, NCCL and plots from Rust"):
 //! cudarc panics when it cannot load `libnccl.so`, so the library is probed
 //! first ([`require_library`]) and a missing one is a clear error; it looks
 //! for `libnccl.so` / `libnccl.so.12`, not the `libnccl.so.2` that the pip

@@ -4,7 +4,8 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-const NORM_EPS: f64 = 1e-6;
+/// Epsilon of every RMSNorm (docs/CHECKPOINTS.md).
+pub const NORM_EPS: f64 = 1e-6;
 
 /// RMSNorm (Zhang & Sennrich 2019); `weight = None` is TRM's scale-free form.
 #[derive(Debug)]

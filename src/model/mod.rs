@@ -5,7 +5,7 @@
 //! same parts wired without recursion (`mdm`, `vanilla`).
 pub mod block;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, StateNorm};
 use anyhow::{bail, Result};
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
 use tch::nn::{self, Module};
@@ -96,6 +96,7 @@ pub struct Model {
     t_cycles: usize,
     use_y: bool,
     use_z: bool,
+    state_norm: StateNorm,
     emb: nn::Embedding,
     pos2d: Option<(Tensor, Tensor, Tensor, Tensor)>,
     blocks: Vec<Block>,
@@ -144,7 +145,7 @@ impl Model {
             ..Default::default()
         };
         let head = nn::linear(vs / "head", d, shape.vocab, nocfg);
-        // TRM's halting head init: weight 0, bias -5 (REFERENCE.md).
+        // TRM's halting head init: weight 0, bias -5 (docs/FACTS.md, "Tiny Recursive Models").
         let halt = nn::linear(
             vs / "halt",
             d,
@@ -164,6 +165,7 @@ impl Model {
             t_cycles: cfg.t_cycles,
             use_y: cfg.use_y,
             use_z: cfg.use_z,
+            state_norm: cfg.state_norm,
             emb,
             pos2d,
             blocks,
@@ -213,23 +215,37 @@ impl Model {
     /// is never fed back.
     pub fn core(&self, x: &Tensor, s: &State) -> State {
         if !self.use_z {
-            let z = self.net(&(x + &s.y));
-            let y = self.net(&(&s.y + &z));
+            let z = self.update(&(x + &s.y));
+            let y = self.update(&(&s.y + &z));
             return State { y, z };
         }
         let mut z = s.z.shallow_clone();
         let y_in = self.use_y.then_some(&s.y);
         for _ in 0..self.n_rec {
             z = match y_in {
-                Some(y) => self.net(&(x + y + &z)),
-                None => self.net(&(x + &z)),
+                Some(y) => self.update(&(x + y + &z)),
+                None => self.update(&(x + &z)),
             };
         }
         let y = match y_in {
-            Some(y) => self.net(&(y + &z)),
-            None => self.net(&z),
+            Some(y) => self.update(&(y + &z)),
+            None => self.update(&z),
         };
         State { y, z }
+    }
+
+    /// One state update: Net_θ (normalised with `model.state_norm = "update"`).
+    fn update(&self, h: &Tensor) -> Tensor {
+        let out = self.net(h);
+        match self.state_norm {
+            StateNorm::Update => self.scale_free(&out),
+            StateNorm::None | StateNorm::Step => out,
+        }
+    }
+
+    /// Scale-free RMSNorm over the model width.
+    fn scale_free(&self, h: &Tensor) -> Tensor {
+        h.rms_norm([self.d], None::<&Tensor>, block::NORM_EPS)
     }
 
     /// Algorithm 2: T-1 cycles without gradients, then one with gradients.
@@ -267,7 +283,15 @@ impl Model {
         let x = self.embed(tokens);
         let state = if self.variant.recursive() {
             let s = state.unwrap_or_else(|| self.init_state(&x));
-            self.deep_recursion(&x, s)
+            let s = self.deep_recursion(&x, s);
+            match self.state_norm {
+                // The state handed on to the next denoising step is bounded.
+                StateNorm::Step => State {
+                    y: self.scale_free(&s.y),
+                    z: self.scale_free(&s.z),
+                },
+                StateNorm::None | StateNorm::Update => s,
+            }
         } else {
             State {
                 y: self.net(&x),

@@ -420,6 +420,86 @@ fn cap_series(
         .collect()
 }
 
+/// The two plots of a `trldm eval --trace` CSV (columns of
+/// `eval::TRACE_HEADER`): the state sizes RMS(y), RMS(z) per denoising step
+/// (log y), and per step the fill's token accuracy, the mean confidence of
+/// the committed tokens and the mean halting probability. `stem` names them.
+pub fn trace_plots(path: &Path, stem: &str) -> Result<Vec<PlotData>> {
+    let mut rd = csv::Reader::from_path(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let header: Vec<String> = rd
+        .headers()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| anyhow!("{}: no column `{name}` (not a trace file?)", path.display()))
+    };
+    let names = [
+        "rms_y",
+        "rms_z",
+        "fill_token_acc",
+        "conf_committed",
+        "halt_p",
+    ];
+    let idx = names.iter().map(|n| col(n)).collect::<Result<Vec<_>>>()?;
+    let step = col("step")?;
+    let mut series: Vec<Series> = names
+        .iter()
+        .map(|n| Series {
+            label: n.to_string(),
+            points: Vec::new(),
+        })
+        .collect();
+    for (line, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| anyhow!("{}: line {}: {e}", path.display(), line + 2))?;
+        let num = |i: usize| -> Result<f64> {
+            rec.get(i)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .ok_or_else(|| anyhow!("{}: line {}: not a number", path.display(), line + 2))
+        };
+        let x = num(step)?;
+        for (s, &i) in series.iter_mut().zip(&idx) {
+            let y = num(i)?;
+            if y.is_finite() {
+                s.points.push(Point { x, y, err: None });
+            }
+        }
+    }
+    let rest = series.split_off(2);
+    let plot =
+        |name: &str, title: &str, y_label: &str, log_y: bool, series: Vec<Series>| PlotData {
+            name: format!("{stem}-{name}"),
+            kind: PlotKind::Curve,
+            title: title.into(),
+            x_label: "denoising step".into(),
+            y_label: y_label.into(),
+            log_x: false,
+            log_y,
+            series,
+            notes: vec![format!("from {}", path.display())],
+        };
+    Ok(vec![
+        plot(
+            "states",
+            "Recursive states over the trajectory",
+            "RMS",
+            true,
+            series,
+        ),
+        plot(
+            "steps",
+            "Denoising steps: fill accuracy, confidence, halting",
+            "fraction",
+            false,
+            rest,
+        ),
+    ])
+}
+
 /// Renders `plot` to `<dir>/<name>.png` and/or `.svg` (atomically); returns the paths.
 pub fn render_files(plot: &PlotData, dir: &Path, png: bool, svg: bool) -> Result<Vec<PathBuf>> {
     register_font()?;

@@ -4,9 +4,10 @@
 //!
 //! Order: grid keys sorted, the last key varies fastest, seeds innermost;
 //! includes follow the grid points. Excludes apply to grid points only (an
-//! include is explicit). The run id hashes the resolved config's TOML,
-//! which serializes keys in a fixed order, so it does not depend on the
-//! order of keys in the sweep file.
+//! include is explicit). The run id hashes the resolved config's settings
+//! that differ from the defaults ([`RunConfig::identity`]), sorted by key, so
+//! it depends neither on the order of keys in the sweep file nor on keys
+//! added to the config types later (with a default).
 use super::spec::SweepSpec;
 use crate::config::{set_dotted, RunConfig};
 use anyhow::{anyhow, bail, Result};
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 /// One run of a sweep.
 #[derive(Debug, Clone)]
 pub struct PlannedRun {
-    /// First 10 hex characters of sha256(config TOML).
+    /// First 10 hex characters of sha256 of the config's identity.
     pub id: String,
     /// The resolved, validated config.
     pub config: RunConfig,
@@ -26,9 +27,14 @@ pub struct PlannedRun {
     pub point: BTreeMap<String, toml::Value>,
 }
 
-/// Run id of a config's TOML text.
-pub fn run_id(config_toml: &str) -> String {
-    let digest = Sha256::digest(config_toml.as_bytes());
+/// Run id of a config: sha256 of [`RunConfig::identity`], 10 hex characters.
+pub fn run_id(config: &RunConfig) -> String {
+    hex10(&config.identity())
+}
+
+/// First 10 hex characters of sha256(text).
+pub fn hex10(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
     let mut s = String::with_capacity(10);
     for b in digest.iter().take(5) {
         s.push_str(&format!("{b:02x}"));
@@ -211,7 +217,7 @@ fn resolve(
     let config = RunConfig::from_value(v, &place)?;
     let toml = config.to_toml_string();
     Ok(PlannedRun {
-        id: run_id(&toml),
+        id: run_id(&config),
         config,
         toml,
         point,

@@ -297,6 +297,67 @@ impl Sweep {
         slurm::scancel(&jobs.jobs)?;
         Ok(jobs.jobs.len())
     }
+
+    /// Renames run folders made under an older run-id rule to the id their
+    /// `config.toml` has now ([`grid::run_id`]), then rewrites `runs.csv` and
+    /// `array.txt`. Folders whose config cannot be read, and renames whose
+    /// target exists, are left alone and reported. Returns (old, new) pairs.
+    pub fn migrate(&self) -> Result<Vec<(String, String)>> {
+        self.folder.check_owner()?;
+        let root = &self.folder.root;
+        let entries = std::fs::read_dir(root)
+            .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", root.display()))?;
+        let mut renamed = Vec::new();
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("config.toml").is_file())
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .collect();
+        names.sort();
+        for old in names {
+            let cfg_path = root.join(&old).join("config.toml");
+            let cfg = match crate::config::RunConfig::load(&cfg_path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("migrate: left alone: {e:#}");
+                    continue;
+                }
+            };
+            let new = grid::run_id(&cfg);
+            if new == old {
+                continue;
+            }
+            if root.join(&new).exists() {
+                eprintln!(
+                    "migrate: left alone: {} would become {}, which exists",
+                    root.join(&old).display(),
+                    root.join(&new).display()
+                );
+                continue;
+            }
+            std::fs::rename(root.join(&old), root.join(&new)).map_err(|e| {
+                anyhow::anyhow!("{}: cannot rename to {new}: {e}", root.join(&old).display())
+            })?;
+            renamed.push((old, new));
+        }
+        if self.folder.runs_csv().exists() {
+            crate::util::write_atomic(&self.folder.runs_csv(), &folder::runs_csv(&self.runs)?)?;
+        }
+        if let Ok(text) = std::fs::read_to_string(self.folder.array_txt()) {
+            let mut out = String::new();
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                let path = Path::new(line);
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                match renamed.iter().find(|(o, _)| o == name) {
+                    Some((_, new)) => out.push_str(&path.with_file_name(new).display().to_string()),
+                    None => out.push_str(line),
+                }
+                out.push('\n');
+            }
+            crate::util::write_atomic(&self.folder.array_txt(), out.as_bytes())?;
+        }
+        Ok(renamed)
+    }
 }
 
 /// Options of `submit` / `retry`.

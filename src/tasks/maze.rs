@@ -1,7 +1,7 @@
 //! Maze(-Hard): grid format, Searchformer-style generator, BFS shortest
 //! paths, dihedral augmentation, data checks and the paper's metrics.
 //!
-//! * Format (REFERENCE.md "Data formats", Maze-Hard CSV): a grid is H x W
+//! * Format (docs/FACTS.md, "Data formats", Maze-Hard CSV): a grid is H x W
 //!   characters in row-major order, `#` wall, ` ` open, `S` start, `G` goal,
 //!   `o` path (answers only). 30x30 rows are 900 characters.
 //! * Cell codes (this module): [`WALL`] 0, [`OPEN`] 1, [`START`] 2, [`GOAL`] 3,
@@ -43,7 +43,7 @@ const BLOCKED: u32 = u32::MAX - 1;
 
 // ---------------------------------------------------------------- format --
 
-/// The cell code of a Maze-Hard character (REFERENCE.md "Data formats").
+/// The cell code of a Maze-Hard character (docs/FACTS.md, "Data formats").
 pub fn char_code(c: char) -> Option<u8> {
     match c {
         '#' => Some(WALL),
@@ -247,8 +247,8 @@ pub fn shortest_len(grid: &[u8], h: usize, w: usize) -> Option<usize> {
 }
 
 /// The number of distinct shortest `S`->`G` paths (saturating), by dynamic
-/// programming over BFS layers; 0 when there is none (REFERENCE.md: shortest
-/// paths are often not unique).
+/// programming over BFS layers; 0 when there is none (shortest paths are
+/// often not unique: docs/FACTS.md, "Maze generation in the Searchformer style").
 pub fn count_shortest_paths(grid: &[u8], h: usize, w: usize) -> u128 {
     let Some((s, g, dist, queue)) = distances_from_start(grid, h, w) else {
         return 0;
@@ -293,7 +293,7 @@ fn count_from_layers(
 
 // ------------------------------------------------------------- generator --
 
-/// Generator settings (REFERENCE.md "Maze generation in the Searchformer
+/// Generator settings (docs/FACTS.md, "Maze generation in the Searchformer
 /// style"; paper Sec. 9.2 "Maze-Hard").
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GenOptions {
@@ -320,9 +320,10 @@ impl GenOptions {
 
     /// Named presets:
     /// * `9x9`, `20x20`: [`GenOptions::searchformer`].
-    /// * `9x9-ref`: 30% walls, path >= 8 moves (REFERENCE.md "Measured here").
-    /// * `30x30-hard`: Maze-Hard (REFERENCE.md: "only mazes whose shortest
-    ///   path is longer than 110"), 30-50% walls, `min_path_len` 111 moves.
+    /// * `9x9-ref`: 30% walls, path >= 8 moves (docs/FACTS.md,
+    ///   "The eager-PyTorch reference").
+    /// * `30x30-hard`: Maze-Hard (docs/FACTS.md, "Data formats": only mazes whose shortest
+    ///   path is longer than 110), 30-50% walls, `min_path_len` 111 moves.
     pub fn preset(name: &str) -> Option<Self> {
         match name {
             "9x9" => Some(Self::searchformer(9, 9)),
@@ -582,7 +583,7 @@ impl Scratch {
     }
 }
 
-/// Generates one maze and its label (REFERENCE.md "Maze generation in the
+/// Generates one maze and its label (docs/FACTS.md, "Maze generation in the
 /// Searchformer style"; paper Sec. 9.2 "Maze-Hard").
 ///
 /// Per maze a wall fraction `p ~ U[wall_min, wall_max]` is drawn and each cell
@@ -688,8 +689,8 @@ pub fn bench_generate(opts: &GenOptions, count: usize, seed: u64) -> f64 {
 
 // ------------------------------------------------------------- transforms --
 
-/// The 8 symmetries of the square (REFERENCE.md "Augmentation: the 8
-/// dihedral transforms"): `k % 4` quarter turns clockwise, then a
+/// The 8 symmetries of the square, Maze-Hard's augmentation (docs/FACTS.md,
+/// "Augmentations"): `k % 4` quarter turns clockwise, then a
 /// left-right mirror when `k >= 4`. Returns the grid and its new (h, w)
 /// (swapped for odd `k % 4`). `k` is taken modulo 8.
 pub fn transform(grid: &[u8], h: usize, w: usize, k: usize) -> (Vec<u8>, usize, usize) {
@@ -833,7 +834,7 @@ fn copies_givens(question: &[u8], pred: &[u8], w: usize) -> Result<(), String> {
 /// keeps walls/S/G and only marks open cells (`ContradictsGivens`), the
 /// answer's `o` cells form one simple S-G path (`InvalidAnswer`). With
 /// `verify` also: a path exists (`NoPath`) and the answer is a shortest path
-/// (`NotShortest`; REFERENCE.md: Maze-Hard labels are shortest paths).
+/// (`NotShortest`; docs/FACTS.md, "Data formats": Maze-Hard labels are shortest paths).
 pub fn check_pair(q: &[u8], a: &[u8], h: usize, w: usize, verify: bool) -> Result<(), Problem> {
     use ProblemKind::*;
     for (grid, name) in [(q, "question"), (a, "answer")] {

@@ -1,5 +1,6 @@
 //! Sudoku(-Extreme): grid format, exact solver, validity, loading, generator,
-//! augmentations and metrics (paper Sec. 9.2, Table 4; REFERENCE "Data formats").
+//! augmentations and metrics (paper Sec. 9.2, Table 4; docs/FACTS.md,
+//! "Data formats", "Augmentations").
 //!
 //! # Cell codes
 //! A grid is a `Vec<u8>` of `N*N` cells in row-major order, where `N = n*n`
@@ -978,7 +979,7 @@ fn line_order(n: usize, rng: &mut impl Rng) -> Vec<usize> {
 }
 
 /// The HRM/TRM Sudoku augmentation, applied identically to question and
-/// answer (REFERENCE "Data formats"): permute the digits `1..=N`, transpose
+/// answer (docs/FACTS.md, "Augmentations"): permute the digits `1..=N`, transpose
 /// with probability 0.5, shuffle the bands and the rows inside each band,
 /// and the stacks and the columns inside each stack. Validity and the number
 /// of solutions are preserved. Grids not of box size `n` are returned as is.

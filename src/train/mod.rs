@@ -125,6 +125,9 @@ pub struct Trainer {
     pub dist: Dist,
     /// The loss of the last update averaged over the ranks (data parallelism).
     pub synced_loss: f64,
+    /// The sampler's options: the unrolled training trajectory follows its
+    /// state resets.
+    pub sample_opts: crate::sample::SampleOptions,
 }
 
 impl Trainer {
@@ -165,6 +168,7 @@ impl Trainer {
             step: 0,
             dist,
             synced_loss: f64::NAN,
+            sample_opts: crate::sample::SampleOptions::from_config(&cfg.sample)?,
         })
         .and_then(|mut tr| {
             tr.sync_from_root()?;
@@ -220,7 +224,7 @@ impl Trainer {
             &run.ckpt_dir(),
             self.step,
             self.opt.t,
-            &self.cfg.to_toml_string(),
+            &self.cfg,
             &self.checkpoint_tensors(),
         )
     }
@@ -230,31 +234,12 @@ impl Trainer {
         let Some(ck) = checkpoint::load(&run.ckpt_dir())? else {
             return Ok(false);
         };
-        tch::no_grad(|| -> Result<()> {
-            for (name, p) in &mut self.opt.params {
-                let src = ck.get(&format!("model/{name}")).with_context(|| {
-                    format!(
-                        "checkpoint lacks model/{name}: was it written by another model config?"
-                    )
-                })?;
-                if src.size() != p.size() {
-                    bail!(
-                        "checkpoint model/{name} has shape {:?}, the model {:?}",
-                        src.size(),
-                        p.size()
-                    );
-                }
-                p.copy_(&src);
+        ck.load_into("model", &mut self.opt.params)?;
+        if let Some(ema) = &mut self.ema {
+            if ck.has_group("ema") {
+                ck.load_into("ema", &mut ema.shadow)?;
             }
-            if let Some(ema) = &mut self.ema {
-                for (name, s) in &mut ema.shadow {
-                    if let Some(src) = ck.get(&format!("ema/{name}")) {
-                        s.copy_(&src);
-                    }
-                }
-            }
-            Ok(())
-        })?;
+        }
         self.opt.load_state(&|n| ck.get(n), ck.meta.adam_t)?;
         self.step = ck.meta.step;
         self.sync_from_root()?;
@@ -294,7 +279,7 @@ impl Trainer {
         self.opt.clip(gn, self.cfg.train.grad_clip);
         self.opt.step(lr);
         if let Some(ema) = &mut self.ema {
-            ema.update(&self.opt.params);
+            ema.update(&self.opt.params, self.step + 1);
         }
         self.step += 1;
         if self.dist.check {
@@ -433,7 +418,14 @@ impl Trainer {
                 let (pred, conf) = predict(&out.logits.detach(), 0.0);
                 tokens = commit(&tokens, &pred, &conf, &batch.resp, &keep);
                 t_cur = keep.to_kind(Kind::Float).clamp_min(1.0) / &l_r;
-                state = Some(out.state.detach());
+                // (y, z) follow the sampler's reset policy (Algorithm 4).
+                state = Some(crate::sample::next_state(
+                    &self.model,
+                    &tokens,
+                    out.state.detach(),
+                    j + 1,
+                    &self.sample_opts,
+                ));
             } else {
                 state = None;
             }
@@ -574,6 +566,11 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
     if root {
         crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
     }
+    if root && !opts.quiet {
+        if let Some(w) = cfg.trajectory_warning() {
+            eprintln!("trldm train: warning: {w}");
+        }
+    }
     let mut tr = Trainer::with_dist(cfg, dist, device)?;
     let res = train_rank(&mut tr, cfg, run, &opts);
     if let Err(e) = &res {
@@ -667,6 +664,11 @@ fn train_rank(
     Ok(outcome)
 }
 
+/// Did the update count pass a multiple of `k` going from `before` to `after`?
+pub fn crossed(before: u64, after: u64, k: u64) -> bool {
+    k > 0 && after / k > before / k
+}
+
 fn train_loop(
     tr: &mut Trainer,
     run: &RunDir,
@@ -689,6 +691,7 @@ fn train_loop(
             }
         }
         let lr = lr_at(&cfg.train, tr.step as usize);
+        let before = tr.step;
         let inject = opts.inject_nan_at == Some(tr.step + 1);
         let (loss_v, gns) = match tr.train_step(inject) {
             Ok(r) => r,
@@ -701,7 +704,9 @@ fn train_loop(
         };
         last_gn = gns.last().copied().unwrap_or(last_gn);
         progress.set(tr.step, loss_v);
-        let every = |k: usize| k > 0 && (tr.step.is_multiple_of(k as u64) || tr.step == steps);
+        // One train step may advance several updates (deep supervision):
+        // fire when a multiple of k was crossed, not only when hit.
+        let every = |k: usize| k > 0 && (crossed(before, tr.step, k as u64) || tr.step == steps);
         let do_eval = every(cfg.train.eval_every);
         if every(cfg.train.log_every) || do_eval || tr.step == steps {
             let secs = window.0.elapsed().as_secs_f64().max(1e-9);

@@ -169,10 +169,19 @@ impl Ema {
         Ema { decay, shadow }
     }
 
-    pub fn update(&mut self, params: &[(String, Tensor)]) {
+    /// The decay used at update `t` (1-based): min(decay, (1 + t) / (10 + t)),
+    /// the usual EMA warm-up, so the random initial weights are forgotten
+    /// early (a flat 0.999 keeps 13.5 % of them after 2,000 updates).
+    pub fn decay_at(&self, t: u64) -> f64 {
+        self.decay.min((1.0 + t as f64) / (10.0 + t as f64))
+    }
+
+    /// Folds the parameters after update `t` (1-based) into the average.
+    pub fn update(&mut self, params: &[(String, Tensor)], t: u64) {
+        let w = 1.0 - self.decay_at(t);
         tch::no_grad(|| {
             for ((_, s), (_, p)) in self.shadow.iter_mut().zip(params) {
-                let _ = s.lerp_(p, 1.0 - self.decay);
+                let _ = s.lerp_(p, w);
             }
         });
     }
@@ -209,6 +218,22 @@ mod tests {
         assert!((lr_at(&cfg, 550) - 5.5e-4).abs() < 1e-9);
         assert!((lr_at(&cfg, 1000) - 1e-4).abs() < 1e-12);
         assert!((lr_at(&cfg, 5000) - 1e-4).abs() < 1e-12);
+    }
+
+    /// shadow ← decay_t · shadow + (1 − decay_t) · param, with the warm-up
+    /// decay: a swapped lerp weight or a missing warm-up gives other numbers.
+    #[test]
+    fn ema_update_follows_the_warmed_up_decay() {
+        let p = vec![("w".to_string(), Tensor::from_slice(&[10.0f32]))];
+        let mut ema = Ema::new(&[("w".to_string(), Tensor::from_slice(&[0.0f32]))], 0.99);
+        assert!((ema.decay_at(1) - 2.0 / 11.0).abs() < 1e-12);
+        assert_eq!(ema.decay_at(100_000), 0.99);
+        ema.update(&p, 1);
+        let v = f64::try_from(&ema.shadow[0].1.get(0)).unwrap();
+        assert!((v - 10.0 * (1.0 - 2.0 / 11.0)).abs() < 1e-4, "{v}");
+        ema.update(&p, 1000);
+        let v2 = f64::try_from(&ema.shadow[0].1.get(0)).unwrap();
+        assert!((v2 - (0.99 * v + 0.01 * 10.0)).abs() < 1e-4, "{v2}");
     }
 
     #[test]
