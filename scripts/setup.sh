@@ -25,14 +25,14 @@ if ! .venv/bin/python -c 'import torch, sys; sys.exit(0 if torch.__version__.sta
   "$PY" -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check torch==2.11.0
 fi
+# safetensors: docs/CHECKPOINTS.md's Python loader (and its test).
+if ! .venv/bin/python -c "import safetensors, numpy" 2>/dev/null; then
+  .venv/bin/pip install -q --disable-pip-version-check safetensors numpy
+fi
 # cudarc dlopens libnccl.so, the pip package ships libnccl.so.2: a link beside
 # it, in the venv, which the binary finds through its rpath (build.rs).
 nccl_dir=$(.venv/bin/python -c 'import torch, os; print(os.path.normpath(os.path.join(os.path.dirname(torch.__file__), "..", "nvidia", "nccl", "lib")))')
 if [ -f "$nccl_dir/libnccl.so.2" ] && [ ! -e "$nccl_dir/libnccl.so" ]; then
   ln -s libnccl.so.2 "$nccl_dir/libnccl.so"
-fi
-# safetensors: docs/CHECKPOINTS.md's Python loader (and its test).
-if ! .venv/bin/python -c "import safetensors, numpy" 2>/dev/null; then
-  .venv/bin/pip install -q --disable-pip-version-check safetensors numpy
 fi
 echo "setup: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)') in .venv"

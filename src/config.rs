@@ -156,12 +156,20 @@ pub struct TrainConfig {
     pub lambda_halt: f64,
     /// Minimum supervision steps before halting may stop a sample.
     pub min_sup_steps: usize,
+    /// Algorithm 3, line 14 with teacher forcing: commit the ground-truth
+    /// tokens (at random masked positions, as many as the schedule commits)
+    /// instead of the model's low-confidence-remasked predictions, so that
+    /// early in training the later supervision steps see right inputs.
+    pub ds_reveal_truth: bool,
     /// Distillation (Eq. 8): a teacher run folder or TorchScript file; weight; temperature.
     pub kd_teacher: String,
     pub lambda_kd: f64,
     pub kd_temp: f64,
     /// Checkpoint every K steps (and at the end).
     pub ckpt_every: usize,
+    /// Checkpoints kept (the newest ones): a resume falls back to an older
+    /// one when the newest cannot be read.
+    pub keep_ckpts: usize,
     pub log_every: usize,
     /// Evaluate on `eval.n_during` test puzzles every K steps (0 = only at the end).
     pub eval_every: usize,
@@ -280,10 +288,12 @@ impl Default for TrainConfig {
             halt_tau: 0.9,
             lambda_halt: 0.5,
             min_sup_steps: 2,
+            ds_reveal_truth: false,
             kd_teacher: String::new(),
             lambda_kd: 0.0,
             kd_temp: 1.0,
             ckpt_every: 500,
+            keep_ckpts: 2,
             log_every: 50,
             eval_every: 0,
             max_grad_norm: 1e4,
@@ -421,6 +431,45 @@ impl RunConfig {
                 );
             }
         }
+        let values = flatten(&toml::Value::try_from(self).expect("config serializes"));
+        for (key, v) in &values {
+            if let toml::Value::Float(f) = v {
+                if !f.is_finite() {
+                    bail!("{key} = {f}: must be a finite number");
+                }
+            }
+        }
+        for (key, v, lo, hi) in [
+            ("train.beta1", t.beta1, 0.0, 1.0),
+            ("train.beta2", t.beta2, 0.0, 1.0),
+        ] {
+            if !(lo..hi).contains(&v) {
+                bail!("{key} = {v}: must be in [{lo}, {hi})");
+            }
+        }
+        for (key, v) in [
+            ("train.weight_decay", t.weight_decay),
+            ("train.grad_clip", t.grad_clip),
+            ("train.lambda_halt", t.lambda_halt),
+            ("train.lambda_kd", t.lambda_kd),
+            ("sample.temperature", s.temperature),
+        ] {
+            if v < 0.0 {
+                bail!("{key} = {v}: must be >= 0");
+            }
+        }
+        if t.max_grad_norm <= 0.0 {
+            bail!("train.max_grad_norm = {}: must be > 0", t.max_grad_norm);
+        }
+        positive("train.steps", t.steps)?;
+        if s.steps > self.seq_len() {
+            bail!(
+                "sample.steps = {} is more than the {} positions of the sequence: \
+                 some steps would commit nothing",
+                s.steps,
+                self.seq_len()
+            );
+        }
         positive("model.d", m.d)?;
         positive("model.heads", m.heads)?;
         positive("model.layers", m.layers)?;
@@ -458,10 +507,23 @@ impl RunConfig {
                 k.box_size
             );
         }
+        if k.kind == "maze" && (k.train_csv.is_empty() || k.test_csv.is_empty()) {
+            // Generated mazes: the generator's own checks, in one place.
+            crate::tasks::maze::GenOptions {
+                h: k.height,
+                w: k.width,
+                wall_min: k.wall_min,
+                wall_max: k.wall_max,
+                min_path_len: k.min_path_len,
+            }
+            .validate()
+            .map_err(|e| anyhow!("task (height, width, wall_min, wall_max, min_path_len): {e}"))?;
+        }
         positive("task.augment", k.augment)?;
         positive("train.batch", t.batch)?;
         positive("train.unroll", t.unroll)?;
         positive("train.n_sup", t.n_sup)?;
+        positive("train.keep_ckpts", t.keep_ckpts)?;
         positive("sample.steps", s.steps)?;
         if t.lr.is_nan() || t.lr <= 0.0 || !t.lr.is_finite() {
             bail!("train.lr = {}: must be a positive number", t.lr);
@@ -583,6 +645,15 @@ impl RunConfig {
                 s.steps, s.reset_y_every, s.reset_z_every
             )
         })
+    }
+
+    /// The model's sequence length: the cells (in-place layout) or twice
+    /// the cells (`concat`: prompt then response).
+    pub fn seq_len(&self) -> usize {
+        match self.task.layout.as_str() {
+            "concat" => 2 * self.cells(),
+            _ => self.cells(),
+        }
     }
 
     /// Grid cells of one puzzle (the sequence length of the in-place layout).
@@ -791,6 +862,22 @@ mod tests {
                 "model.variant = \"foo\" is not one of",
             ),
             ("[train]\nhalt_tau = 1.5\n", "train.halt_tau = 1.5"),
+            (
+                "[train]\nbeta1 = 2.0\n",
+                "train.beta1 = 2: must be in [0, 1)",
+            ),
+            (
+                "[train]\ngrad_clip = -1.0\n",
+                "train.grad_clip = -1: must be >= 0",
+            ),
+            (
+                "[train]\nsteps = 0\n",
+                "train.steps = 0: must be at least 1",
+            ),
+            (
+                "[sample]\nsteps = 500\n",
+                "sample.steps = 500 is more than the 81 positions",
+            ),
             ("[train]\nlambda_kd = 1.0\n", "kd_teacher is empty"),
             (
                 "[model]\nuse_y = false\nuse_z = false\n",
@@ -802,6 +889,27 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    /// NaN and infinity are refused in every float key, naming it.
+    #[test]
+    fn nan_and_inf_are_refused_in_every_number() {
+        let defaults = flatten(&toml::Value::try_from(RunConfig::default()).unwrap());
+        let floats: Vec<&String> = defaults
+            .iter()
+            .filter(|(_, v)| v.is_float())
+            .map(|(k, _)| k)
+            .collect();
+        assert!(floats.len() >= 15, "{floats:?}");
+        for key in floats {
+            for bad in ["nan", "inf", "-inf"] {
+                let e = RunConfig::default()
+                    .with_overrides(&[format!("{key}={bad}")])
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(&format!("{key} = ")), "{key}={bad}: {e}");
+            }
         }
     }
 

@@ -419,7 +419,7 @@ fn split(cfg: &RunConfig, csv: &str, n: usize, seed: u64, key: &str) -> Result<V
             wall_max: t.wall_max,
             min_path_len: t.min_path_len,
         };
-        maze::generate_many(&opts, n, seed)
+        maze::generate_many(&opts, n, seed).map_err(|e| anyhow::anyhow!("task: {e:#}"))?
     };
     if !csv.is_empty() && n > 0 && pairs.len() > n {
         pairs.truncate(n);

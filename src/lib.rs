@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod dist;
 pub mod eval;
+pub mod flops;
 pub mod model;
 pub mod progress;
 pub mod report;

@@ -37,6 +37,15 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // A closed stdout (`trldm data stats F | head -1`) ends the command
+    // quietly, as for any Unix tool; a trainer keeps SIGPIPE ignored and
+    // goes on training when its terminal or pipe goes away (it logs to files).
+    if !matches!(cli.cmd, Command::Train(_)) {
+        // SAFETY: restoring the default disposition of one signal at start-up.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     if std::env::var_os("TRLDM_NO_MALLOPT").is_none() {
         trldm::util::keep_freed_memory();
     }
@@ -55,7 +64,7 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            trldm::say!("error: {e:#}");
             std::process::exit(1);
         }
     }

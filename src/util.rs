@@ -42,3 +42,14 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
     }
 }
+
+/// `eprintln!` that never panics: a closed stderr (the reader of a pipe
+/// went away) must not kill a training run, which keeps logging to its
+/// files (train.csv, status.json).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

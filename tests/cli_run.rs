@@ -145,6 +145,15 @@ fn train_eval_solve_end_to_end() {
         "{t}"
     );
 
+    // eval may not change what was trained.
+    let o = run(&["eval", "--run", rd, "--set", "model.d=32"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`model.d` describes the trained run"),
+        "{}",
+        text(&o)
+    );
+
     // A wrong puzzle length is a clear error.
     let o = run(&["solve", "--run", rd, "--puzzle", "S  G"]);
     assert!(!o.status.success());
@@ -194,4 +203,138 @@ fn config_errors_name_key_and_value() {
         "{}",
         text(&o)
     );
+}
+
+/// Run folders are owned (docs/RUNS.md): `train` without `--resume` refuses
+/// a folder holding a run, `--force` moves it aside, and `--resume` recovers
+/// from a missing `last.json` and from a truncated newest checkpoint.
+#[test]
+fn finished_runs_are_kept_and_damaged_checkpoints_are_survived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let rd = run_dir.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--run-dir", rd];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(&["--set", "train.device=cpu"]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = train(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ckpt = run_dir.join("ckpt");
+    let mut files: Vec<String> = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    // ckpt_every = 5 over 12 steps: 5, 10, 12 written, the newest 2 kept.
+    assert_eq!(
+        files,
+        ["last.json", "step-10.safetensors", "step-12.safetensors"]
+    );
+    let eval_before = std::fs::read(run_dir.join("eval.csv")).unwrap();
+    let curve_before = std::fs::read(run_dir.join("train.csv")).unwrap();
+
+    // Training again into the finished run is refused, and nothing changes.
+    let o = train(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("already holds a run (ckpt/, train.csv, eval.csv)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("eval.csv")).unwrap(),
+        eval_before
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("train.csv")).unwrap(),
+        curve_before
+    );
+    assert!(ckpt.join("step-12.safetensors").exists());
+
+    // --force moves the old run aside, whole.
+    let o = train(&["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let aside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("run.replaced-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(aside[0].join("eval.csv")).unwrap(),
+        eval_before
+    );
+    assert!(aside[0].join("ckpt/step-12.safetensors").exists());
+
+    // --resume without last.json: recovered from the newest step file.
+    std::fs::remove_file(ckpt.join("last.json")).unwrap();
+    let o = train(&["--resume", "--set", "train.steps=14"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resumed at step 12"), "{}", text(&o));
+
+    // A truncated newest checkpoint: said, and the previous one is used.
+    let newest = ckpt.join("step-14.safetensors");
+    let len = std::fs::metadata(&newest).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    let o = train(&["--resume", "--set", "train.steps=16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("step-14.safetensors unreadable"), "{t}");
+    assert!(t.contains("resumed at step 12"), "{t}");
+}
+
+/// A closed pipe: `data stats F | head -1` ends quietly (no panic message),
+/// and a trainer whose stderr reader went away keeps training to the end.
+#[test]
+fn closed_pipes_end_quietly_and_training_goes_on() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("m.csv");
+    let o = run(&[
+        "data",
+        "gen",
+        "maze",
+        "--size",
+        "7",
+        "--count",
+        "2000",
+        "--seed",
+        "1",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trldm"))
+        .args(["data", "stats", data.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+
+    let run_dir = tmp.path().join("run");
+    let mut args = vec!["train", "--run-dir", run_dir.to_str().unwrap()];
+    args.extend_from_slice(TINY);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trldm"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let st = std::fs::read_to_string(run_dir.join("status.json")).unwrap();
+    assert!(st.contains("\"done\""), "{st}");
 }

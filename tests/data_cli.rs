@@ -183,3 +183,56 @@ fn every_command_has_help_with_an_example() {
         assert!(text(&o).contains("Example:"), "{args:?}: {}", text(&o));
     }
 }
+
+/// Impossible maze requests end with an error that names what to relax,
+/// both in `data gen` and in a run config (no endless loop, no panic).
+#[test]
+fn impossible_maze_requests_are_refused_not_looped_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("m.csv");
+    for extra in [
+        ["--min-path-len", "24", "--wall-min", "0", "--wall-max", "0"],
+        [
+            "--min-path-len",
+            "20",
+            "--wall-min",
+            "0.3",
+            "--wall-max",
+            "0.3",
+        ],
+    ] {
+        let mut args = vec![
+            "data",
+            "gen",
+            "maze",
+            "--size",
+            "5",
+            "--count",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(&extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("lower min_path_len"),
+            "{extra:?}: {}",
+            text(&o)
+        );
+        assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    }
+    let o = run(&[
+        "train",
+        "--run-dir",
+        tmp.path().join("r").to_str().unwrap(),
+        "--set",
+        "task.height=5",
+        "--set",
+        "task.width=5",
+        "--set",
+        "task.min_path_len=1000",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("task (height, width, wall_min, wall_max, min_path_len): min_path_len 1000 is impossible in a 5x5 maze"), "{}", text(&o));
+}

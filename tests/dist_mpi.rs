@@ -7,6 +7,8 @@
 //!
 //! Skipped, with the reason printed, when `mpirun` (resp. SLURM) is absent;
 //! CI installs OpenMPI (scripts/setup.sh --system), so they run there.
+mod common;
+use common::{missing, mpi_built};
 use std::path::Path;
 use std::process::Command;
 use trldm::run::RunDir;
@@ -187,8 +189,8 @@ fn check_equivalence_env(launcher: &[&str], extra: &[&str], env: &[(&str, &str)]
 
 #[test]
 fn mpirun_two_ranks_match_one_process() {
-    if !have("mpirun") {
-        eprintln!("skipped: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)");
+    if !have("mpirun") || !mpi_built() {
+        missing("mpirun not found or trldm built without the mpi feature (make test builds it)");
         return;
     }
     let l = mpirun(2);
@@ -220,8 +222,8 @@ fn mpirun_two_ranks_match_one_process() {
 /// 0) ends where one uninterrupted process ends.
 #[test]
 fn mpirun_diverges_together_and_resumes_exactly() {
-    if !have("mpirun") {
-        eprintln!("skipped: mpirun not found");
+    if !have("mpirun") || !mpi_built() {
+        missing("mpirun not found or trldm built without the mpi feature");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -260,8 +262,8 @@ fn mpirun_diverges_together_and_resumes_exactly() {
 
 #[test]
 fn mpirun_refuses_a_batch_not_divisible_by_the_ranks() {
-    if !have("mpirun") {
-        eprintln!("skipped: mpirun not found");
+    if !have("mpirun") || !mpi_built() {
+        missing("mpirun not found or trldm built without the mpi feature");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -309,16 +311,16 @@ fn srun_two_ranks_match_one_process() {
     let mut env: Vec<(&str, String)> = vec![];
     if std::env::var_os("SLURM_CONF").is_none() {
         if !script.exists() {
-            eprintln!(
-                "skipped: SLURM_CONF is not set and {} is absent",
+            missing(&format!(
+                "SLURM_CONF is not set and {} is absent",
                 script.display()
-            );
+            ));
             return;
         }
         if !on_path("slurmctld") {
-            eprintln!(
-                "skipped: SLURM_CONF is not set and slurmctld is not installed \
-                 (apt-get install slurm-wlm munge libpmix2)"
+            missing(
+                "SLURM_CONF is not set and slurmctld is not installed \
+                 (apt-get install slurm-wlm munge libpmix2)",
             );
             return;
         }
@@ -339,8 +341,8 @@ fn srun_two_ranks_match_one_process() {
         _cluster = Some(Cluster(script.clone(), dir.clone()));
         env.push(("SLURM_CONF", dir.join("slurm.conf").display().to_string()));
     }
-    if !on_path("srun") {
-        eprintln!("skipped: srun is not installed");
+    if !on_path("srun") || !mpi_built() {
+        missing("srun is not installed or trldm built without the mpi feature");
         return;
     }
     let l = ["srun", "-n", "2", "--mpi=pmix", "--export=ALL", "--time=5"];

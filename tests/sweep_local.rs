@@ -218,8 +218,11 @@ extern "C" {
 /// global batch, so both compute the same updates).
 #[test]
 fn data_parallel_local_runs_match_one_process() {
-    if Command::new("mpirun").arg("--version").output().is_err() {
-        eprintln!("skipped: mpirun is not installed (scripts/setup.sh --system installs OpenMPI)");
+    if Command::new("mpirun").arg("--version").output().is_err() || !common::mpi_built() {
+        common::missing(
+            "mpirun is not installed or trldm built without the mpi feature \
+             (scripts/setup.sh --system, make test)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

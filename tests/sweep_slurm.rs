@@ -127,7 +127,7 @@ fn slurm_array_requeue_status_and_retry() {
             .is_ok_and(|o| o.status.success())
     });
     if !have {
-        eprintln!("SKIPPED: SLURM is not installed (apt-get install -y --no-install-recommends slurm-wlm munge libpmix2)");
+        common::missing("SLURM is not installed (apt-get install -y --no-install-recommends slurm-wlm munge libpmix2)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -24,6 +24,7 @@ fn tiny(dir: &Path) -> RunConfig {
     c.train.ckpt_every = 10;
     c.train.log_every = 5;
     c.train.threads = 1;
+    c.train.device = "cpu".into();
     c.sample.steps = 4;
     c.name = dir.display().to_string();
     c
@@ -171,7 +172,7 @@ fn memorises_16_puzzles(bf16: bool) {
         wall_max: 0.3,
         min_path_len: 4,
     };
-    let pairs = maze::generate_many(&opts_g, 16, 7);
+    let pairs = maze::generate_many(&opts_g, 16, 7).unwrap();
     let rows: Vec<_> = pairs.iter().map(|p| maze::to_row(p, "mem", "")).collect();
     let csv = tmp.path().join("mem.csv");
     csvio::write_rows(&csv, &rows).unwrap();
@@ -212,7 +213,7 @@ fn memorises_16_puzzles(bf16: bool) {
 #[test]
 fn data_that_does_not_fit_the_model_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let pairs = maze::generate_many(&maze::GenOptions::searchformer(9, 9), 4, 1);
+    let pairs = maze::generate_many(&maze::GenOptions::searchformer(9, 9), 4, 1).unwrap();
     let rows: Vec<_> = pairs.iter().map(|p| maze::to_row(p, "x", "")).collect();
     let csv = tmp.path().join("m9.csv");
     csvio::write_rows(&csv, &rows).unwrap();
@@ -221,4 +222,39 @@ fn data_that_does_not_fit_the_model_is_refused() {
     let err = format!("{:#}", Trainer::new(&cfg).err().expect("must fail"));
     assert!(err.contains("task.train_csv"), "{err}");
     assert!(err.contains("m9.csv"), "{err}");
+}
+
+/// Deep supervision advances several updates per minibatch (N_sup = 4,
+/// halting off): logging, evaluation and checkpoints fire whenever a
+/// multiple of their period is crossed, not only when it is hit.
+#[test]
+fn cadence_fires_on_every_crossed_multiple_under_deep_supervision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = tiny(tmp.path());
+    cfg.model.variant = "trldm-ds".into();
+    cfg.train.n_sup = 4;
+    cfg.train.halting = false;
+    cfg.train.steps = 22;
+    cfg.train.log_every = 5;
+    cfg.train.ckpt_every = 7;
+    cfg.train.keep_ckpts = 10;
+    let run = RunDir::new(tmp.path().join("ds"));
+    let out = train::train(&cfg, &run, opts(false)).unwrap();
+    assert!(matches!(out, Outcome::Finished { step: 22 }), "{out:?}");
+    let csv = std::fs::read_to_string(run.train_csv()).unwrap();
+    let steps: Vec<u64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    // Updates come in fours (4, 8, 12, ...): the first at or after each
+    // multiple of 5 logs, and the last step always does.
+    assert_eq!(steps, vec![8, 12, 16, 20, 22], "{csv}");
+    let mut ckpts: Vec<u64> = train::checkpoint::step_files(&run.ckpt_dir())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    ckpts.sort();
+    // Multiples of 7 crossed at 8, 16 and 24 (past the end: the final save, 22).
+    assert_eq!(ckpts, vec![8, 16, 22]);
 }

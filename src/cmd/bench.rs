@@ -102,24 +102,6 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
     }
 }
 
-/// Training FLOPs per response token of one update, counted the usual way
-/// (2 per parameter and token forward, 4 backward, plus attention's
-/// `4·L·d` per layer forward): Algorithm 2 runs `T` cycles of `n + 1` calls of
-/// Net; `T - 1` cycles without gradients (forward only), one with (forward +
-/// backward). `n_net` = parameters without embeddings (Net, output and halting
-/// heads; the heads run once per forward, so this slightly overestimates).
-pub fn train_flops_per_token(cfg: &RunConfig, n_net: i64, seq_len: usize) -> f64 {
-    let m = &cfg.model;
-    let attn = if m.block == "attention" {
-        4.0 * seq_len as f64 * m.d as f64 * m.layers as f64
-    } else {
-        0.0
-    };
-    let per_call = 2.0 * n_net as f64 + attn;
-    let calls = (m.n_rec + 1) as f64;
-    calls * (per_call * m.t_cycles.saturating_sub(1) as f64 + 3.0 * per_call)
-}
-
 /// Under mpirun/srun (or TRLDM_DIST=nccl) this benchmarks data-parallel
 /// training: every rank runs its shard of the global batch, rank 0 prints,
 /// and `allreduce_share` is the fraction of the step spent in the gradient
@@ -154,7 +136,7 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
             alone += t.elapsed().as_secs_f64() / 10.0;
         }
     }
-    let fpt = train_flops_per_token(&cfg, n_net, tr.info.seq_len());
+    let fpt = crate::flops::train_flops_per_token(&cfg);
     if !tr.dist.is_root() {
         return Ok(());
     }
@@ -243,7 +225,7 @@ fn bench_data(a: &DataBenchArgs) -> Result<()> {
     );
     for preset in ["9x9", "30x30-hard"] {
         let opts = maze::GenOptions::preset(preset).context("maze preset")?;
-        let rate = maze::bench_generate(&opts, a.count, 0);
+        let rate = maze::bench_generate(&opts, a.count, 0)?;
         println!(
             "{}",
             serde_json::json!({"bench": "maze_generate", "preset": preset, "min_path_len": opts.min_path_len, "count": a.count, "mazes_per_s": rate})

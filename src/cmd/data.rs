@@ -185,7 +185,7 @@ fn gen_maze(g: &GenMaze) -> Result<()> {
     opts.min_path_len = g.min_path_len.unwrap_or(opts.min_path_len);
     opts.validate()?;
     let t0 = std::time::Instant::now();
-    let pairs = maze::generate_many(&opts, g.common.count, g.common.seed);
+    let pairs = maze::generate_many(&opts, g.common.count, g.common.seed)?;
     let rows: Vec<_> = pairs
         .iter()
         .map(|p| {

@@ -24,8 +24,12 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs/default")]
     pub run_dir: PathBuf,
     /// Continue from the run folder's last checkpoint (if any).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Start afresh in a folder that holds a run: its contents are moved
+    /// aside to `<run-dir>.replaced-<unix time>` (never deleted).
+    #[arg(long)]
+    pub force: bool,
     /// Override a config key, e.g. --set model.n_rec=4 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -68,8 +72,13 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
             .unwrap_or_default();
     }
     let run = RunDir::new(&a.run_dir);
+    if !a.resume {
+        claim_fresh_folder(&run, a.force)?;
+    }
     if a.resume {
-        if let Some(ck) = train::checkpoint::load(&run.ckpt_dir())? {
+        if let Some(ck) =
+            train::checkpoint::load(&run.ckpt_dir())?.filter(|ck| !ck.meta.config.is_empty())
+        {
             let saved = RunConfig::from_toml_str(&ck.meta.config, "checkpoint config")?;
             if saved.model != cfg.model || saved.task != cfg.task || saved.seed != cfg.seed {
                 bail!(
@@ -105,12 +114,68 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
                 .unwrap_or(DEFAULT_MAX_REQUEUES);
             // Once per job: rank 0 requeues (every rank stopped at the same step).
             if crate::dist::env_rank() == 0 && crate::signals::requeue_if_slurm(&run, max)? {
-                eprintln!("trldm train: requeued SLURM job; it resumes from the checkpoint");
+                crate::say!("trldm train: requeued SLURM job; it resumes from the checkpoint");
             }
             EXIT_STOPPED
         }
         Outcome::Diverged { .. } => EXIT_DIVERGED,
     })
+}
+
+/// What in a run folder is a researcher's work: checkpoints, the learning
+/// curve, the metrics.
+fn run_results(run: &RunDir) -> Vec<String> {
+    let mut found = Vec::new();
+    if std::fs::read_dir(run.ckpt_dir()).is_ok_and(|mut d| d.next().is_some()) {
+        found.push("ckpt/".to_string());
+    }
+    for f in [run.train_csv(), run.eval_csv()] {
+        if f.exists() {
+            found.push(
+                f.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+    }
+    found
+}
+
+/// `trldm train` without `--resume`: refuses a folder that holds results,
+/// or with `--force` moves it aside (never deletes it).
+fn claim_fresh_folder(run: &RunDir, force: bool) -> Result<()> {
+    let found = run_results(run);
+    if found.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        bail!(
+            "{} already holds a run ({}): continue it with --resume, or start afresh with \
+             --force (which moves the old folder aside, deleting nothing)",
+            run.root.display(),
+            found.join(", ")
+        );
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut aside = run.root.as_os_str().to_owned();
+    aside.push(format!(".replaced-{stamp}"));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(&run.root, &aside).with_context(|| {
+        format!(
+            "{}: cannot move it aside to {}",
+            run.root.display(),
+            aside.display()
+        )
+    })?;
+    crate::say!(
+        "trldm train: --force: moved the old run to {}",
+        aside.display()
+    );
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -162,8 +227,37 @@ fn require_parent(path: &std::path::Path, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Keys that `eval` and `solve` may override: how to sample and evaluate,
+/// and where; never what was trained (model, task, training).
+const EVAL_KEYS: &[&str] = &[
+    "sample.",
+    "eval.",
+    "train.device",
+    "train.threads",
+    "train.bf16",
+    "train.cpu_bf16",
+];
+
+/// Refuses `--set` keys that would change the trained model or its data.
+fn check_eval_sets(sets: &[String]) -> Result<()> {
+    for s in sets {
+        let key = s.split_once('=').map_or(s.as_str(), |(k, _)| k).trim();
+        if !EVAL_KEYS
+            .iter()
+            .any(|k| key == *k || (k.ends_with('.') && key.starts_with(k)))
+        {
+            bail!(
+                "--set {s}: `{key}` describes the trained run; eval and solve may only change \
+                 sample.*, eval.*, train.device, train.threads, train.bf16 and train.cpu_bf16"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn eval(a: EvalArgs) -> Result<()> {
     let run = RunDir::new(&a.run);
+    check_eval_sets(&a.sets)?;
     let cfg = load_config(Some(&run.config()), &a.sets)?;
     train::apply_threads(&cfg);
     let device = train::resolve_device(&cfg.train.device)?;
@@ -176,7 +270,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         }
     }
     if let Some(w) = cfg.trajectory_warning() {
-        eprintln!("trldm eval: warning: {w}");
+        crate::say!("trldm eval: warning: {w}");
     }
     let (_vs, model) = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !a.raw, device)?;
     if let Some(path) = &a.dump_logits {
@@ -236,6 +330,7 @@ pub struct SolveArgs {
 
 pub fn solve(a: SolveArgs) -> Result<()> {
     let run = RunDir::new(&a.run);
+    check_eval_sets(&a.sets)?;
     let cfg = load_config(Some(&run.config()), &a.sets)?;
     let device = train::resolve_device(&cfg.train.device)?;
     let info = TaskInfo::from_config(&cfg)?;

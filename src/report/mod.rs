@@ -12,7 +12,7 @@
 //!
 //! Outputs (in the sweep folder, or `--out`), all written atomically:
 //! `tables.md`, `tables.tex` (booktabs; best mean per column in bold),
-//! `tables.csv` (long format `table,row,metric,mean,std,n,failed`, in
+//! `tables.csv` (long format `table,row,metric,mean,std,n,failed,ci95,p_vs_ref`, in
 //! eval.csv's units), and `<plot>.png` / `<plot>.svg` (1000×700).
 //!
 //! Percent metrics (`exact`, `valid`, `optimal`, `token_acc`, fractions in

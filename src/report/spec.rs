@@ -68,6 +68,13 @@ pub struct TableSpec {
     /// Shorthand: metrics where lower is better.
     #[serde(default)]
     pub lower_is_better: Vec<String>,
+    /// Show the 95 % confidence interval of each mean (Student t over seeds).
+    #[serde(default)]
+    pub ci: bool,
+    /// The label of a row to compare every other row with: cells whose mean
+    /// differs from it at p < 0.05 (two-sided exact permutation test over
+    /// the seeds) are marked †, and the p-values go to the CSV.
+    pub compare_to: Option<String>,
 }
 
 /// What a plot shows.

@@ -4,7 +4,7 @@
 use super::collect::{Group, Sweep, DERIVED_METRICS};
 use super::format::{self, metric_info, Better, MetricInfo};
 use super::spec::TableSpec;
-use super::stats::Summary;
+use super::stats::{self, Summary};
 use super::value::{self, flatten_table, Flat};
 use anyhow::{bail, Result};
 
@@ -28,6 +28,12 @@ pub struct Row {
     /// The row's name in the CSV (`label` or `key=value, ...`).
     pub id: String,
     pub cells: Vec<Summary>,
+    /// Per column, the seeds' values behind the summary.
+    pub values: Vec<Vec<f64>>,
+    /// Per column, the 95 % CI half-width (with `ci = true`).
+    pub ci95: Vec<Option<f64>>,
+    /// Per column, the permutation-test p-value against the `compare_to` row.
+    pub p: Vec<Option<f64>>,
     /// Successful and unsuccessful runs of the row's group.
     pub ok: usize,
     pub failed: usize,
@@ -42,6 +48,10 @@ pub struct Table {
     pub lead_headers: Vec<String>,
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
+    /// `ci = true`: intervals shown in Markdown and LaTeX.
+    pub show_ci: bool,
+    /// `compare_to`: the reference row's label.
+    pub compare_to: Option<String>,
 }
 
 /// Builds every table of the sweep spec, or the default one.
@@ -320,6 +330,45 @@ pub fn build(sweep: &Sweep, spec: &TableSpec) -> Result<Table> {
             rows.push(make_row(sweep, g, lead, id, &columns));
         }
     }
+    for r in &mut rows {
+        r.ci95 = r
+            .cells
+            .iter()
+            .map(|c| {
+                if spec.ci {
+                    stats::ci95_half_width(c.std, c.n)
+                } else {
+                    None
+                }
+            })
+            .collect();
+    }
+    if let Some(reference) = &spec.compare_to {
+        let Some(ri) = rows
+            .iter()
+            .position(|r| &r.id == reference || r.lead.first() == Some(reference))
+        else {
+            bail!(
+                "{origin}: compare_to = \"{reference}\" is not a row label (rows: {})",
+                rows.iter()
+                    .map(|r| r.id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let ref_values = rows[ri].values.clone();
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.p = if i == ri {
+                vec![None; ref_values.len()]
+            } else {
+                r.values
+                    .iter()
+                    .zip(&ref_values)
+                    .map(|(a, b)| stats::permutation_p(a, b))
+                    .collect()
+            };
+        }
+    }
     let caption = spec.caption.clone().unwrap_or_else(|| {
         format!(
             "Sweep {}: {} configurations, {} runs.",
@@ -335,6 +384,8 @@ pub fn build(sweep: &Sweep, spec: &TableSpec) -> Result<Table> {
         lead_headers,
         columns,
         rows,
+        show_ci: spec.ci,
+        compare_to: spec.compare_to.clone(),
     })
 }
 
@@ -356,20 +407,25 @@ fn row_label(spec: &TableSpec, keys: &[String], vals: &[String], id: &str) -> St
 
 fn make_row(sweep: &Sweep, g: &Group, lead: Vec<String>, id: String, columns: &[Column]) -> Row {
     let (ok, failed) = sweep.split(g);
-    let cells = columns
+    let values: Vec<Vec<f64>> = columns
         .iter()
         .map(|c| {
-            let vals: Vec<f64> = ok
-                .iter()
+            ok.iter()
                 .filter_map(|r| r.metrics.get(&c.metric).copied())
-                .collect();
-            Summary::of(&vals, failed.len())
+                .collect()
         })
+        .collect();
+    let cells = values
+        .iter()
+        .map(|v| Summary::of(v, failed.len()))
         .collect();
     Row {
         lead,
         id,
         cells,
+        ci95: vec![None; values.len()],
+        p: vec![None; values.len()],
+        values,
         ok: ok.len(),
         failed: failed.len(),
     }
@@ -455,11 +511,37 @@ pub fn markdown(tables: &[Table]) -> String {
                     .std
                     .map(|d| format!(" ± {}", c.info.show(d)))
                     .unwrap_or_default();
-                cells.push(format!("{mean}{std} {}", n_note(cell.n, cell.failed)));
+                let interval = match (r.ci95[ci], cell.mean) {
+                    (Some(h), Some(m)) => {
+                        format!(" [{}, {}]", c.info.show(m - h), c.info.show(m + h))
+                    }
+                    _ => String::new(),
+                };
+                let mark = if r.p[ci].is_some_and(|p| p < 0.05) {
+                    " †"
+                } else {
+                    ""
+                };
+                cells.push(format!(
+                    "{mean}{std}{interval} {}{mark}",
+                    n_note(cell.n, cell.failed)
+                ));
             }
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
-        s.push_str(&format!("\n_{ERROR_NOTE}._\n\n"));
+        s.push_str(&format!("\n_{ERROR_NOTE}._\n"));
+        if t.show_ci {
+            s.push_str(
+                "_[lo, hi]: 95 % confidence interval of the mean (Student t over seeds)._\n",
+            );
+        }
+        if let Some(reference) = &t.compare_to {
+            s.push_str(&format!(
+                "_†: differs from \"{}\" at p < 0.05 (two-sided exact permutation test over seeds; p-values in tables.csv)._\n",
+                format::markdown(reference)
+            ));
+        }
+        s.push('\n');
     }
     s
 }
@@ -530,15 +612,18 @@ pub fn latex(tables: &[Table]) -> String {
     s
 }
 
-/// Long-format CSV: `table,row,metric,mean,std,n,failed`, means and stds in
-/// eval.csv's units (fractions, not percent), full precision.
+/// Long-format CSV: `table,row,metric,mean,std,n,failed,ci95,p_vs_ref`,
+/// means, stds and CI half-widths in eval.csv's units (fractions, not
+/// percent), full precision; the last two empty unless asked for.
 pub fn csv(tables: &[Table]) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["table", "row", "metric", "mean", "std", "n", "failed"])?;
+    w.write_record([
+        "table", "row", "metric", "mean", "std", "n", "failed", "ci95", "p_vs_ref",
+    ])?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for t in tables {
         for r in &t.rows {
-            for (c, cell) in t.columns.iter().zip(&r.cells) {
+            for (ci, (c, cell)) in t.columns.iter().zip(&r.cells).enumerate() {
                 w.write_record([
                     t.name.clone(),
                     r.id.clone(),
@@ -547,6 +632,8 @@ pub fn csv(tables: &[Table]) -> Result<String> {
                     opt(cell.std),
                     cell.n.to_string(),
                     cell.failed.to_string(),
+                    opt(r.ci95[ci]),
+                    opt(r.p[ci]),
                 ])?;
             }
         }

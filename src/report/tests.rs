@@ -159,17 +159,18 @@ fn failed_seed_shows_n2_and_one_failure_in_every_format() {
     assert!(tex.contains("\\textbf{70.0} $\\pm$ 10.0"), "{tex}");
     let csv = read(&out.join("tables.csv"));
     assert!(
-        csv.starts_with("table,row,metric,mean,std,n,failed\n"),
+        csv.starts_with("table,row,metric,mean,std,n,failed,ci95,p_vs_ref\n"),
         "{csv}"
     );
     let line = csv
         .lines()
         .find(|l| l.starts_with("table1,TR-LDM ($n_{\\text{rec}}=4$),exact,"))
         .unwrap_or_else(|| panic!("{csv}"));
-    let f: Vec<&str> = line.rsplit(',').take(4).collect();
-    assert_eq!((f[0], f[1]), ("1", "2"), "{line}");
+    // ..., mean, std, n, failed, ci95 (empty: not asked), p_vs_ref (empty).
+    let f: Vec<&str> = line.rsplit(',').take(6).collect();
+    assert_eq!((f[0], f[1], f[2], f[3]), ("", "", "1", "2"), "{line}");
     assert!(
-        (f[3].parse::<f64>().unwrap() - 0.55).abs() < 1e-12,
+        (f[5].parse::<f64>().unwrap() - 0.55).abs() < 1e-12,
         "{line}"
     );
 }

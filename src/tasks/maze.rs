@@ -606,24 +606,26 @@ impl Scratch {
 /// candidates are never used. Measured (1 core, release): ~290 mazes/s for
 /// `30x30-hard`, ~28k/s for `20x20`, ~170k/s for `9x9`.
 ///
-/// Panics if `opts` fails [`GenOptions::validate`]; loops until a maze is
-/// found (for valid but near-impossible options that can take very long).
-pub fn generate<R: Rng + ?Sized>(opts: &GenOptions, rng: &mut R) -> (Pair, GenInfo) {
+/// Fails when `opts` fails [`GenOptions::validate`], or when
+/// [`MAX_LAYOUTS`] wall layouts in a row hold no qualifying maze (the
+/// options are impossible or nearly so), saying which option to relax.
+pub fn generate<R: Rng + ?Sized>(opts: &GenOptions, rng: &mut R) -> Result<(Pair, GenInfo)> {
     generate_with(opts, rng, &mut Scratch::default())
 }
+
+/// Wall layouts drawn for one maze before the generator gives up.
+pub const MAX_LAYOUTS: usize = 200_000;
 
 fn generate_with<R: Rng + ?Sized>(
     opts: &GenOptions,
     rng: &mut R,
     s: &mut Scratch,
-) -> (Pair, GenInfo) {
-    if let Err(e) = opts.validate() {
-        panic!("invalid maze generator options: {e}");
-    }
+) -> Result<(Pair, GenInfo)> {
+    opts.validate()?;
     let (h, w) = (opts.h, opts.w);
     let pw = w + 2;
     let min_len = opts.min_path_len.max(1);
-    loop {
+    for _ in 0..MAX_LAYOUTS {
         let p = rng.gen_range(opts.wall_min..=opts.wall_max);
         s.draw_walls(h, w, p, rng);
         s.find_big_components(pw, min_len);
@@ -637,8 +639,15 @@ fn generate_with<R: Rng + ?Sized>(
         let start = s.pick_start(pw, min_len, largest, rng);
         let goal = s.pick_goal(min_len, rng);
         let unpad = |i: usize| (i / pw - 1) * w + (i % pw - 1);
-        return finish_maze(s, h, w, unpad(start), unpad(goal));
+        return Ok(finish_maze(s, h, w, unpad(start), unpad(goal)));
     }
+    bail!(
+        "no {h}x{w} maze with a shortest path of at least {} moves in {MAX_LAYOUTS} wall layouts \
+         (walls {}..{}): lower min_path_len, or change the wall fractions",
+        opts.min_path_len,
+        opts.wall_min,
+        opts.wall_max
+    )
 }
 
 /// Neighbour offsets in a padded grid of width `pw`, in [`DIRS`] order.
@@ -670,21 +679,21 @@ fn finish_maze(s: &mut Scratch, h: usize, w: usize, start: usize, goal: usize) -
 }
 
 /// `count` mazes, deterministic from `seed` (ChaCha8).
-pub fn generate_many(opts: &GenOptions, count: usize, seed: u64) -> Vec<Pair> {
+pub fn generate_many(opts: &GenOptions, count: usize, seed: u64) -> Result<Vec<Pair>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut scratch = Scratch::default();
     (0..count)
-        .map(|_| generate_with(opts, &mut rng, &mut scratch).0)
+        .map(|_| generate_with(opts, &mut rng, &mut scratch).map(|(p, _)| p))
         .collect()
 }
 
 /// Generation throughput in mazes per second (wall clock, one thread).
-pub fn bench_generate(opts: &GenOptions, count: usize, seed: u64) -> f64 {
+pub fn bench_generate(opts: &GenOptions, count: usize, seed: u64) -> Result<f64> {
     let t0 = std::time::Instant::now();
-    let mazes = generate_many(opts, count, seed);
+    let mazes = generate_many(opts, count, seed)?;
     let secs = t0.elapsed().as_secs_f64();
     std::hint::black_box(&mazes);
-    count as f64 / secs.max(1e-9)
+    Ok(count as f64 / secs.max(1e-9))
 }
 
 // ------------------------------------------------------------- transforms --
@@ -1142,15 +1151,15 @@ mod tests {
             ("30x30-hard", 40),
         ] {
             let o = GenOptions::preset(name).expect("preset");
-            let mazes = generate_many(&o, count, 11);
+            let mazes = generate_many(&o, count, 11).unwrap();
             assert_eq!(
                 mazes,
-                generate_many(&o, count, 11),
+                generate_many(&o, count, 11).unwrap(),
                 "{name} not deterministic"
             );
             assert_ne!(
                 mazes,
-                generate_many(&o, count, 12),
+                generate_many(&o, count, 12).unwrap(),
                 "{name} ignores the seed"
             );
             for m in &mazes {
@@ -1163,7 +1172,7 @@ mod tests {
         }
         let o = GenOptions::preset("30x30-hard").expect("preset");
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let (pair, info) = generate(&o, &mut rng);
+        let (pair, info) = generate(&o, &mut rng).unwrap();
         assert!(info.path_len > 110);
         assert_eq!(Some(info.path_len), shortest_len(&pair.question, 30, 30));
         assert_eq!(
@@ -1207,7 +1216,7 @@ mod tests {
         assert!(bad.validate().is_err());
         // Non-square mazes generate too.
         let o = GenOptions::searchformer(6, 11);
-        for m in generate_many(&o, 50, 3) {
+        for m in generate_many(&o, 50, 3).unwrap() {
             check_pair(&m.question, &m.answer, 6, 11, true).expect("6x11 maze checks");
         }
     }
@@ -1272,7 +1281,7 @@ mod tests {
             "non-square: the 4 shape-preserving transforms"
         );
         let o = GenOptions::preset("9x9").expect("preset");
-        let m = &generate_many(&o, 1, 1)[0];
+        let m = &generate_many(&o, 1, 1).unwrap()[0];
         let seen: HashSet<_> = (0..400)
             .map(|_| augment(m, 9, 9, &mut rng))
             .map(|p| p.question)
@@ -1514,7 +1523,7 @@ mod tests {
     #[test]
     fn csv_round_trip() {
         let o = GenOptions::preset("20x20").expect("preset");
-        let mazes = generate_many(&o, 30, 4);
+        let mazes = generate_many(&o, 30, 4).unwrap();
         let rows: Vec<_> = mazes.iter().map(|m| to_row(m, "gen", "0")).collect();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.csv");
@@ -1534,7 +1543,7 @@ mod tests {
             report.contains("mazes: 30 (20x20)") && report.contains("shortest paths per maze"),
             "{report}"
         );
-        assert!(bench_generate(&o, 5, 1) > 0.0);
+        assert!(bench_generate(&o, 5, 1).unwrap() > 0.0);
     }
 
     #[test]
@@ -1565,7 +1574,7 @@ mod tests {
         #[test]
         fn score_of_mutated_labels_never_panics(seed in 0u64..1000, flips in proptest::collection::vec((0usize..81, 0u8..6), 0..6)) {
             let o = GenOptions::preset("9x9").expect("preset");
-            let m = &generate_many(&o, 1, seed)[0];
+            let m = &generate_many(&o, 1, seed).unwrap()[0];
             let mut pred = m.answer.clone();
             for (i, v) in flips {
                 pred[i] = v;

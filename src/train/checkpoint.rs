@@ -151,18 +151,25 @@ pub struct Meta {
     pub config: String,
 }
 
-/// Writes tensors then `last.json`; removes tensor files older than the new one.
+/// Writes tensors then `last.json`, then keeps the newest `keep` tensor
+/// files of this run (by their metadata: same run identity) and removes its
+/// older ones; files of other runs and files without trldm metadata are
+/// never touched.
 pub fn save(
     dir: &Path,
     meta_step: u64,
     adam_t: i64,
     cfg: &RunConfig,
     tensors: &[(String, Tensor)],
+    keep: usize,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let name = format!("step-{meta_step}.safetensors");
     let path = dir.join(&name);
-    write_tensors(&path, tensors, &metadata(cfg, meta_step, "checkpoint")?)?;
+    let mut md = metadata(cfg, meta_step, "checkpoint")?;
+    md.insert("adam_t".into(), adam_t.to_string());
+    md.insert("identity".into(), cfg.identity());
+    write_tensors(&path, tensors, &md)?;
     let meta = Meta {
         step: meta_step,
         adam_t,
@@ -170,13 +177,62 @@ pub fn save(
         config: cfg.to_toml_string(),
     };
     write_atomic(&dir.join("last.json"), &serde_json::to_vec_pretty(&meta)?)?;
-    for entry in std::fs::read_dir(dir)?.flatten() {
-        let f = entry.file_name().to_string_lossy().to_string();
-        if f.starts_with("step-") && f.ends_with(".safetensors") && f != name {
-            let _ = std::fs::remove_file(entry.path());
-        }
+    let identity = cfg.identity();
+    let mine: Vec<(u64, PathBuf)> = step_files(dir)
+        .into_iter()
+        .filter(|(_, p)| header_metadata(p).is_ok_and(|m| m.get("identity") == Some(&identity)))
+        .collect();
+    for (_, old) in mine.iter().skip(keep.max(1)) {
+        let _ = std::fs::remove_file(old);
     }
     Ok(())
+}
+
+/// `step-N.safetensors` files of a folder, newest (largest N) first.
+pub fn step_files(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let f = e.file_name().to_string_lossy().to_string();
+                    let n = f.strip_prefix("step-")?.strip_suffix(".safetensors")?;
+                    Some((n.parse().ok()?, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
+    out
+}
+
+/// `__metadata__` read from the header alone (the tensors are not read).
+pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .with_context(|| format!("{}: shorter than a safetensors header", path.display()))?;
+    let n = u64::from_le_bytes(len);
+    if n > 100 << 20 {
+        bail!(
+            "{}: header of {n} bytes: not a safetensors file",
+            path.display()
+        );
+    }
+    let mut head = vec![0u8; n as usize];
+    f.read_exact(&mut head)
+        .with_context(|| format!("{}: truncated header", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&head)
+        .with_context(|| format!("{}: header is not JSON", path.display()))?;
+    Ok(v.get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// A loaded checkpoint.
@@ -229,27 +285,101 @@ pub fn meta_path(dir: &Path) -> PathBuf {
     dir.join("last.json")
 }
 
-/// Reads the last checkpoint; `Ok(None)` when there is none.
+/// Reads the newest readable checkpoint; `Ok(None)` when there is none.
+///
+/// The file `last.json` names comes first; when `last.json` is missing or
+/// unreadable, or its tensor file is, the `step-N.safetensors` files are
+/// tried from the newest down (step, Adam's count and config from their
+/// metadata), each fallback said on stderr. A folder whose every candidate
+/// is unreadable is an error listing why.
 pub fn load(dir: &Path) -> Result<Option<Loaded>> {
     let mp = meta_path(dir);
-    let bytes = match std::fs::read(&mp) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let mut problems: Vec<String> = Vec::new();
+    let named: Option<Meta> = match std::fs::read(&mp) {
+        Ok(b) => match serde_json::from_slice::<Meta>(&b) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(format!(
+                    "{}: not a checkpoint meta file ({e})",
+                    mp.display()
+                ));
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", mp.display())),
     };
-    let meta: Meta = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not a checkpoint meta file", mp.display()))?;
-    let tp = dir.join(&meta.tensors);
-    if !tp.exists() {
-        bail!(
-            "{}: names {} which does not exist",
-            mp.display(),
-            tp.display()
-        );
+    let mut candidates: Vec<(PathBuf, Option<Meta>)> = Vec::new();
+    if let Some(m) = &named {
+        candidates.push((dir.join(&m.tensors), Some(m.clone())));
     }
-    let tensors = Tensor::read_safetensors(&tp)
-        .with_context(|| format!("{}: cannot read checkpoint tensors", tp.display()))?
-        .into_iter()
-        .collect();
-    Ok(Some(Loaded { meta, tensors }))
+    for (_, p) in step_files(dir) {
+        if !candidates.iter().any(|(c, _)| c == &p) {
+            candidates.push((p, None));
+        }
+    }
+    for (path, meta) in candidates {
+        let read = Tensor::read_safetensors(&path)
+            .map_err(|e| anyhow!("{e}"))
+            .and_then(|t| {
+                let meta = match &meta {
+                    Some(m) => m.clone(),
+                    None => meta_from_file(&path)?,
+                };
+                Ok((t, meta))
+            });
+        match read {
+            Ok((tensors, meta)) => {
+                if !problems.is_empty() {
+                    crate::say!(
+                        "trldm: checkpoint: {}; using {} (step {})",
+                        problems.join("; "),
+                        path.display(),
+                        meta.step
+                    );
+                }
+                return Ok(Some(Loaded {
+                    meta,
+                    tensors: tensors.into_iter().collect(),
+                }));
+            }
+            Err(e) => problems.push(format!("{} unreadable: {e:#}", path.display())),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(None);
+    }
+    bail!(
+        "{}: no readable checkpoint: {}",
+        dir.display(),
+        problems.join("; ")
+    )
+}
+
+/// [`Meta`] of a tensor file found without `last.json`: from its metadata
+/// (trldm >= 2026-12), else step from the file name and Adam's count = step.
+fn meta_from_file(path: &Path) -> Result<Meta> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let md = header_metadata(path)?;
+    let from_name = name
+        .strip_prefix("step-")
+        .and_then(|n| n.strip_suffix(".safetensors"))
+        .and_then(|n| n.parse::<u64>().ok());
+    let step = md
+        .get("step")
+        .and_then(|v| v.parse().ok())
+        .or(from_name)
+        .ok_or_else(|| anyhow!("{}: no step in its name or metadata", path.display()))?;
+    Ok(Meta {
+        step,
+        adam_t: md
+            .get("adam_t")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(step as i64),
+        tensors: name,
+        config: md.get("config_toml").cloned().unwrap_or_default(),
+    })
 }

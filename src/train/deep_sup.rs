@@ -119,9 +119,23 @@ pub fn minibatch(
         }
         // Line 14: low-confidence remask to the next ratio (diffusion only).
         if diffusion {
-            let (pred, conf) = predict(&out.logits.detach(), 0.0);
             let keep = remaining_after(schedule, &n, s, cfg.n_sup);
-            tokens = commit(&tokens, &pred, &conf, &resp, &keep);
+            tokens = if cfg.ds_reveal_truth {
+                // Teacher forcing: reveal the truth at random masked
+                // positions, drawn from the step's own random stream.
+                let mut rng = super::step_rng(tr.cfg.seed, tr.step, 3);
+                let size = target.size();
+                let u: Vec<f32> = (0..size.iter().product::<i64>())
+                    .map(|_| rand::Rng::gen::<f32>(&mut rng))
+                    .collect();
+                let conf = Tensor::from_slice(&u)
+                    .view(size.as_slice())
+                    .to_device(target.device());
+                commit(&tokens, &target, &conf, &resp, &keep)
+            } else {
+                let (pred, conf) = predict(&out.logits.detach(), 0.0);
+                commit(&tokens, &pred, &conf, &resp, &keep)
+            };
         }
         // Line 15: detach, and keep only the rows still in the loop.
         let sel = |t: &Tensor| t.index_select(0, &keep_rows);

@@ -125,6 +125,29 @@ mod tests {
         assert!(diff > 1e-3, "{diff}");
     }
 
+    /// Eq. 8 on a hand-computed example: KL(teacher ‖ student) (not the
+    /// reverse), at temperature τ, times τ², only at masked positions,
+    /// weighted 1/(t·L_r) per sample, averaged over the batch.
+    #[test]
+    fn kd_matches_a_hand_computed_example() {
+        // One sample, two positions, vocabulary 2; position 1 unmasked.
+        let student = Tensor::from_slice(&[0.0f32, 0.0, 5.0, -5.0]).view([1, 2, 2]);
+        let teacher = Tensor::from_slice(&[2.0f32, 0.0, -5.0, 5.0]).view([1, 2, 2]);
+        let masked = Tensor::from_slice(&[true, false]).view([1, 2]);
+        let (t, l) = (t1(&[0.5]), t1(&[4.0]));
+        let tau = 2.0f64;
+        // Position 0 at τ = 2: teacher logits (1, 0), student (0, 0).
+        let z = 1.0f64.exp() + 1.0;
+        let (pt0, pt1) = (1.0f64.exp() / z, 1.0 / z);
+        let kl = pt0 * (pt0 / 0.5).ln() + pt1 * (pt1 / 0.5).ln();
+        let want = kl * tau * tau / (0.5 * 4.0);
+        let got = f64::try_from(kd_loss(&student, &teacher, &masked, &t, &l, tau)).unwrap();
+        assert!((got - want).abs() < 1e-6, "got {got}, want {want}");
+        // The reverse direction KL(student ‖ teacher) is a different number.
+        let reverse = 0.5 * (0.5 / pt0).ln() + 0.5 * (0.5 / pt1).ln();
+        assert!((reverse * tau * tau / 2.0 - want).abs() > 1e-3);
+    }
+
     #[test]
     fn exact_match_only_looks_at_response_positions() {
         let logits =

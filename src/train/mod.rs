@@ -226,6 +226,7 @@ impl Trainer {
             self.opt.t,
             &self.cfg,
             &self.checkpoint_tensors(),
+            self.cfg.train.keep_ckpts,
         )
     }
 
@@ -568,7 +569,7 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
     }
     if root && !opts.quiet {
         if let Some(w) = cfg.trajectory_warning() {
-            eprintln!("trldm train: warning: {w}");
+            crate::say!("trldm train: warning: {w}");
         }
     }
     let mut tr = Trainer::with_dist(cfg, dist, device)?;
@@ -592,7 +593,7 @@ fn train_rank(
     let resumed = opts.resume && tr.restore(run)?;
     let (n_all, n_net) = count_params(&tr.vs);
     if !opts.quiet {
-        eprintln!(
+        crate::say!(
             "trldm train: {} | {} params ({} without embeddings) | {} train / {} test puzzles | device {:?}{}{}",
             cfg.model.variant,
             n_all,
@@ -635,7 +636,7 @@ fn train_rank(
                     eval::write_csv(&run.eval_csv(), &res)?;
                 }
                 if !opts.quiet {
-                    eprintln!("trldm train: final eval {}", res.summary());
+                    crate::say!("trldm train: final eval {}", res.summary());
                 }
                 status(RunState::Done, *step, "")?;
             } else {
@@ -645,7 +646,7 @@ fn train_rank(
         Outcome::Diverged { step, reason } => {
             status(RunState::Diverged, *step, reason)?;
             if root {
-                eprintln!(
+                crate::say!(
                     "trldm train: diverged: {reason}; the last good checkpoint is kept in {}",
                     run.ckpt_dir().display()
                 );
@@ -655,7 +656,7 @@ fn train_rank(
             save(tr)?;
             status(RunState::Running, *step, "stopped; resumable")?;
             if !opts.quiet {
-                eprintln!(
+                crate::say!(
                     "trldm train: stopped at step {step}; checkpoint written, resume with --resume"
                 );
             }

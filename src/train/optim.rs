@@ -236,6 +236,85 @@ mod tests {
         assert!((v2 - (0.99 * v + 0.01 * 10.0)).abs() < 1e-4, "{v2}");
     }
 
+    /// A quarter into the decay the cosine and a linear decay disagree:
+    /// lr_min + (lr - lr_min)·(1 + cos(π/4))/2 = 8.682e-4, linear 7.75e-4.
+    #[test]
+    fn decay_is_cosine_not_linear() {
+        let cfg = TrainConfig {
+            steps: 1000,
+            warmup: 100,
+            lr: 1e-3,
+            lr_min: 1e-4,
+            ..Default::default()
+        };
+        let want = 1e-4 + 9e-4 * 0.5 * (1.0 + std::f64::consts::FRAC_PI_4.cos());
+        assert!(
+            (lr_at(&cfg, 325) - want).abs() < 1e-12,
+            "{}",
+            lr_at(&cfg, 325)
+        );
+        assert!(
+            (lr_at(&cfg, 775) - (1e-4 + 9e-4 * 0.5 * (1.0 + (0.75 * std::f64::consts::PI).cos())))
+                .abs()
+                < 1e-12
+        );
+    }
+
+    /// Two AdamW steps computed by hand in f64: β1 = 0.9, β2 = 0.95, bias
+    /// correction, decoupled decay on matrices only (a vector is not decayed).
+    #[test]
+    fn adamw_two_steps_match_hand_computation() {
+        let vs = VarStore::new(tch::Device::Cpu);
+        let w = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]).view([1, 2]));
+        let b = vs.root().var_copy("b", &Tensor::from_slice(&[0.5f32]));
+        let cfg = TrainConfig {
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.95,
+            ..Default::default()
+        };
+        let mut opt = AdamW::new(&vs, &cfg);
+        let (lr, gw, gb) = (0.01, [[3.0, -0.5], [1.0, 2.0]], [4.0, -1.0]);
+        // Reference: per element, m/v updated, p ← p·(1 − lr·wd) for matrices,
+        // then p ← p − lr/bc1 · m / (sqrt(v)/sqrt(bc2) + 1e-8).
+        let adam = |p0: f64, grads: [f64; 2], decay: bool| {
+            let (mut p, mut m, mut v) = (p0, 0.0, 0.0);
+            for (t, g) in grads.iter().enumerate() {
+                let t = (t + 1) as i32;
+                if decay {
+                    p *= 1.0 - lr * 0.1;
+                }
+                m = 0.9 * m + 0.1 * g;
+                v = 0.95 * v + 0.05 * g * g;
+                let (bc1, bc2) = (1.0 - 0.9f64.powi(t), 1.0 - 0.95f64.powi(t));
+                p -= lr / bc1 * m / (v.sqrt() / bc2.sqrt() + 1e-8);
+            }
+            p
+        };
+        for step in 0..2 {
+            opt.zero_grad();
+            let gw_t = Tensor::from_slice(&[gw[step][0] as f32, gw[step][1] as f32]).view([1, 2]);
+            let loss = (&w * gw_t).sum(tch::Kind::Float) + (&b * gb[step]).sum(tch::Kind::Float);
+            loss.backward();
+            opt.step(lr);
+        }
+        let got_w = Vec::<f32>::try_from(w.flatten(0, -1)).unwrap();
+        let got_b = Vec::<f32>::try_from(&b).unwrap();
+        let want = [
+            adam(1.0, [gw[0][0], gw[1][0]], true),
+            adam(-2.0, [gw[0][1], gw[1][1]], true),
+            adam(0.5, gb, false),
+        ];
+        for (g, w) in got_w.iter().chain(&got_b).zip(want) {
+            assert!(
+                (*g as f64 - w).abs() < 1e-6,
+                "{got_w:?} {got_b:?} vs {want:?}"
+            );
+        }
+    }
+
     #[test]
     fn adamw_first_step_moves_each_weight_by_lr() {
         // With bias correction, Adam's first update is lr * g/|g| (+ decay).

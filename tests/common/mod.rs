@@ -39,3 +39,20 @@ pub fn run_dirs(results: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// A test whose dependency is missing: under CI (`CI` set) or with
+/// `TRLDM_REQUIRE_ALL=1` that is a failure, so a green CI run means the test
+/// ran; elsewhere it prints why it skips. The caller returns afterwards.
+pub fn missing(what: &str) {
+    let required = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+        || std::env::var("TRLDM_REQUIRE_ALL").is_ok_and(|v| v == "1");
+    if required {
+        panic!("{what}; CI or TRLDM_REQUIRE_ALL=1 requires every dependency (scripts/setup.sh --system)");
+    }
+    eprintln!("skipped: {what}");
+}
+
+/// Whether this test binary was built with the `mpi` feature (`make test`).
+pub fn mpi_built() -> bool {
+    cfg!(feature = "mpi")
+}
