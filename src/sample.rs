@@ -9,7 +9,7 @@
 //! spread evenly as LLaDA does (linear), or follows MaskGIT's cosine.
 use crate::config::SampleConfig;
 use crate::data::{MASK, PAD};
-use crate::model::{Model, State};
+use crate::model::{rms, Model, State};
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
@@ -171,14 +171,6 @@ pub struct StepTrace {
     pub fill: Tensor,
     /// Mean halting probability h_θ(y) over the batch.
     pub halt_p: f64,
-}
-
-fn rms(t: &Tensor) -> f64 {
-    t.to_kind(Kind::Float)
-        .square()
-        .mean(Kind::Float)
-        .sqrt()
-        .double_value(&[])
 }
 
 /// Algorithm 4 on a batch: `input` [B, L] has MASK at response positions

@@ -1,20 +1,7 @@
 //! `trldm train`, `eval` and `solve` through the real binary.
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trldm"))
-        .args(args)
-        .output()
-        .expect("run trldm")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{text, trldm as run};
+use std::process::Command;
 
 const TINY: &[&str] = &[
     "--set",

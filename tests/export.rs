@@ -2,24 +2,11 @@
 //! weights with `__metadata__`, `trldm eval --dump-logits` writes one batch of
 //! logits, and the Python loader of docs/CHECKPOINTS.md (run with the venv's
 //! torch) recomputes those logits from the exported weights to 1e-4.
+mod common;
+use common::{text, trldm};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use trldm::train::checkpoint::{read_metadata, FORMAT};
-
-fn trldm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trldm"))
-        .args(args)
-        .output()
-        .expect("run trldm")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Trains a tiny run on the CPU with extra `--set` values.
 fn tiny_run(dir: &Path, extra: &[&str]) {

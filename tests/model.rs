@@ -3,7 +3,7 @@
 use tch::{nn, Device, Kind, Tensor};
 use trldm::config::ModelConfig;
 use trldm::data::MASK;
-use trldm::model::{DataShape, Model, State};
+use trldm::model::{rms, DataShape, Model, State};
 use trldm::sample::{remaining_after, sample, Remask, SampleOptions, Schedule};
 
 const SHAPE: DataShape = DataShape {
@@ -257,15 +257,6 @@ fn sampler_copies_through_and_follows_the_schedule() {
         }
         assert!(bool::try_from(out.tokens.ne(MASK).all()).unwrap());
     }
-}
-
-/// RMS of a tensor (over all elements), in fp32.
-fn rms(t: &Tensor) -> f64 {
-    t.to_kind(Kind::Float)
-        .square()
-        .mean(Kind::Float)
-        .sqrt()
-        .double_value(&[])
 }
 
 /// Carries (y, z) over `steps` denoising steps from the Sec. 7.2 start and

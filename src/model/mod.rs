@@ -333,6 +333,15 @@ fn attn_kernel(spec: &str, device: Device, seq_len: i64) -> Result<AttnKernel> {
     })
 }
 
+/// Root mean square of all elements, in fp32 (state sizes in traces and tests).
+pub fn rms(t: &Tensor) -> f64 {
+    t.to_kind(Kind::Float)
+        .square()
+        .mean(Kind::Float)
+        .sqrt()
+        .double_value(&[])
+}
+
 /// Parameters of a var store (all, and without the embedding/position tables).
 pub fn count_params(vs: &nn::VarStore) -> (i64, i64) {
     let mut total = 0;

@@ -1,6 +1,7 @@
 //! Helpers shared by the sweep integration tests (run folders, status, polling).
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Polls `f` every 100 ms until it holds; fails after `timeout`.
@@ -55,4 +56,21 @@ pub fn missing(what: &str) {
 /// Whether this test binary was built with the `mpi` feature (`make test`).
 pub fn mpi_built() -> bool {
     cfg!(feature = "mpi")
+}
+
+/// Runs the trldm binary with `args` and waits for it.
+pub fn trldm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trldm"))
+        .args(args)
+        .output()
+        .expect("run trldm")
+}
+
+/// A finished command's stdout and stderr, for messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
