@@ -482,3 +482,71 @@ fn committed_sweeps_keep_their_run_ids() {
         }
     }
 }
+
+/// Hostile `[slurm]` values: a newline in any value that becomes an
+/// `#SBATCH` line is refused at load, naming the key; a results path with
+/// spaces and quotes stays one `--output` value, and the script is valid bash
+/// whose header runs (as sbatch would not: it only sets variables) without
+/// executing anything smuggled in.
+#[test]
+fn hostile_slurm_values_cannot_reach_the_job_shell() {
+    for key in ["account", "partition", "qos", "mem", "time"] {
+        let e = err(&format!(
+            "{BASE}[grid]\n\"model.n_rec\" = [1]\n[slurm]\n{key} = \"x\\ntouch /tmp/pwned\"\n"
+        ));
+        assert!(
+            e.contains(&format!("slurm.{key} = ")) && e.contains("control character"),
+            "{e}"
+        );
+    }
+    let e = err(&format!(
+        "{BASE}[grid]\n\"model.n_rec\" = [1]\n[slurm]\nextra = [\"--exclusive\", \"--x\\rrm -rf /\"]\n"
+    ));
+    assert!(e.contains("slurm.extra[1]"), "{e}");
+
+    let s = spec(&format!(
+        "{BASE}[grid]\n\"model.n_rec\" = [1]\n[slurm]\naccount = \"a b\"\n"
+    ))
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("my results \"x\"");
+    let text = sbatch_script(
+        &ScriptInput {
+            name: "hostile",
+            results: &results,
+            bin: Path::new("/opt/trldm dir/trldm"),
+            array: "0",
+            runs: 1,
+        },
+        &s.slurm,
+    );
+    let out_line = text
+        .lines()
+        .find(|l| l.starts_with("#SBATCH --output="))
+        .unwrap();
+    assert!(
+        out_line.starts_with("#SBATCH --output=\"") && out_line.ends_with("slurm-%A_%a.out\""),
+        "{out_line}"
+    );
+    let script = tmp.path().join("s.sbatch");
+    std::fs::write(&script, &text).unwrap();
+    let o = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Every line before `set -eo pipefail` is a comment (the #SBATCH header).
+    let header: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("set -eo"))
+        .collect();
+    assert!(
+        header.iter().all(|l| l.is_empty() || l.starts_with('#')),
+        "{header:?}"
+    );
+}

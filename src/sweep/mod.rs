@@ -166,6 +166,7 @@ impl Sweep {
         let s = &self.spec.slurm;
         let chunks = slurm::chunks(&selected, s.max_array_size, s.throttle);
         let bin = folder::absolute(&opts.bin)?;
+        slurm::check_sbatch_value("the results folder", &results_abs.display().to_string())?;
         let script = slurm::sbatch_script(
             &slurm::ScriptInput {
                 name: &self.spec.name,

@@ -81,6 +81,29 @@ pub fn chunks(indices: &[usize], max_array_size: usize, throttle: u32) -> Vec<Ch
     out
 }
 
+/// Refuses a value for an `#SBATCH` line that holds a control character
+/// (a newline would end the comment and make the rest a shell command).
+pub fn check_sbatch_value(key: &str, v: &str) -> anyhow::Result<()> {
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        anyhow::bail!(
+            "{key} = {v:?} contains the control character {c:?}; #SBATCH values must be one plain line"
+        );
+    }
+    Ok(())
+}
+
+/// An `#SBATCH` option value: double-quoted (sbatch strips the quotes) when
+/// it holds white space or a quote, so a path with spaces stays one value.
+fn sbatch_value(v: &str) -> String {
+    if v.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+    {
+        format!("\"{}\"", v.replace('"', "\\\""))
+    } else {
+        v.to_string()
+    }
+}
+
 /// Quotes a string for bash (single quotes).
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r#"'\''"#))
@@ -115,7 +138,10 @@ pub fn sbatch_script(inp: &ScriptInput, s: &SlurmSpec) -> String {
     };
     sb(format!("--job-name=trldm-{}", inp.name));
     sb(format!("--array={}", inp.array));
-    sb(format!("--output={results}/slurm-%A_%a.out"));
+    sb(format!(
+        "--output={}",
+        sbatch_value(&format!("{results}/slurm-%A_%a.out"))
+    ));
     sb("--open-mode=append".into());
     sb("--requeue".into());
     sb(format!("--signal=B:USR1@{}", s.signal_seconds));

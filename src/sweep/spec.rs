@@ -95,6 +95,28 @@ pub struct SlurmSpec {
     pub setup: Vec<String>,
 }
 
+impl SlurmSpec {
+    /// Values that become `#SBATCH` lines must be one line each: a newline
+    /// (or any control character) would end the comment and run the rest
+    /// as shell commands in the job script.
+    pub fn check_sbatch_values(&self) -> Result<()> {
+        let mut fields: Vec<(String, &str)> = vec![
+            ("slurm.partition".into(), self.partition.as_str()),
+            ("slurm.account".into(), self.account.as_str()),
+            ("slurm.qos".into(), self.qos.as_str()),
+            ("slurm.mem".into(), self.mem.as_str()),
+            ("slurm.time".into(), self.time.as_str()),
+        ];
+        for (i, e) in self.extra.iter().enumerate() {
+            fields.push((format!("slurm.extra[{i}]"), e.as_str()));
+        }
+        for (key, v) in fields {
+            crate::sweep::slurm::check_sbatch_value(&key, v)?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for SlurmSpec {
     fn default() -> Self {
         SlurmSpec {
@@ -224,6 +246,9 @@ impl SweepSpec {
         if slurm.max_array_size == 0 {
             bail!("{origin}: slurm.max_array_size must be at least 1");
         }
+        slurm
+            .check_sbatch_values()
+            .map_err(|e| anyhow!("{origin}: {e}"))?;
         let local: LocalSpec = section(&root, "local", origin)?;
         Ok(SweepSpec {
             name,
