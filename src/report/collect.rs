@@ -540,7 +540,12 @@ fn outcome(dir: &Path) -> Option<Failure> {
     }
 }
 
-/// eval.csv's first row as metric → value (empty cells left out).
+/// eval.csv columns that are fractions of puzzles or tokens.
+const FRACTIONS: &[&str] = &["exact", "valid", "optimal", "token_acc"];
+
+/// eval.csv's first row as metric → value (empty cells left out). A row
+/// shorter than the header, a non-finite value or a fraction outside [0, 1]
+/// makes the run count as failed, with the reason.
 fn read_eval(path: &Path) -> std::result::Result<BTreeMap<String, f64>, Failure> {
     let fail = |state: &str, reason: String| Failure {
         state: state.into(),
@@ -570,18 +575,36 @@ fn read_eval(path: &Path) -> std::result::Result<BTreeMap<String, f64>, Failure>
             ))
         }
     };
+    if rec.len() != headers.len() {
+        return Err(fail(
+            "bad eval.csv",
+            format!(
+                "{}: the row has {} cells for {} columns (truncated?)",
+                path.display(),
+                rec.len(),
+                headers.len()
+            ),
+        ));
+    }
     let mut out = BTreeMap::new();
     for (h, cell) in headers.iter().zip(rec.iter()) {
         let cell = cell.trim();
         if cell.is_empty() {
             continue;
         }
-        let v: f64 = cell.parse().map_err(|_| {
+        let bad = |why: &str| {
             fail(
                 "bad eval.csv",
-                format!("{}: column `{h}`: `{cell}` is not a number", path.display()),
+                format!("{}: column `{h}`: `{cell}` {why}", path.display()),
             )
-        })?;
+        };
+        let v: f64 = cell.parse().map_err(|_| bad("is not a number"))?;
+        if !v.is_finite() {
+            return Err(bad("is not finite"));
+        }
+        if FRACTIONS.contains(&h.trim()) && !(0.0..=1.0).contains(&v) {
+            return Err(bad("is outside [0, 1]"));
+        }
         out.insert(h.trim().to_string(), v);
     }
     Ok(out)

@@ -231,6 +231,13 @@ fn unsuccessful_runs_of_every_kind_are_counted() {
     // done, but eval.csv is missing
     run(d, "noeval", &cfg("trldm", 2, 1e-3, 3), State::Done, 0.5);
     std::fs::remove_file(d.join("noeval/eval.csv")).unwrap();
+    // done, but eval.csv is cut short, holds NaN, or a fraction above 1
+    run(d, "cut", &cfg("trldm", 2, 1e-3, 5), State::Done, 0.5);
+    std::fs::write(d.join("cut/eval.csv"), "n,exact,valid\n200,0.5\n").unwrap();
+    run(d, "nan", &cfg("trldm", 2, 1e-3, 6), State::Done, 0.5);
+    std::fs::write(d.join("nan/eval.csv"), "n,exact,valid\n200,NaN,0.5\n").unwrap();
+    run(d, "big", &cfg("trldm", 2, 1e-3, 7), State::Done, 0.5);
+    std::fs::write(d.join("big/eval.csv"), "n,exact,valid\n200,1.5,0.5\n").unwrap();
     // a folder without a readable config, not in runs.csv
     std::fs::create_dir_all(d.join("junk")).unwrap();
     std::fs::write(d.join("junk/config.toml"), "[model\n").unwrap();
@@ -244,7 +251,7 @@ fn unsuccessful_runs_of_every_kind_are_counted() {
     assert_eq!(sweep.groups.len(), 1, "{:?}", sweep.label_keys);
     let t = &table::build_all(&sweep).unwrap()[0];
     let c = &t.rows[0].cells[0];
-    assert_eq!((c.n, c.failed), (1, 4));
+    assert_eq!((c.n, c.failed), (1, 7));
     assert_eq!(sweep.skipped.len(), 1);
     assert!(
         sweep.skipped[0].contains("junk/config.toml: invalid TOML"),
@@ -257,6 +264,10 @@ fn unsuccessful_runs_of_every_kind_are_counted() {
         "| live | 2 | running | unfinished",
         "| noeval | 3 | no eval.csv |",
         "| gone | 4 | missing |",
+        "| cut | 5 | bad eval.csv |",
+        "cells for 3 columns (truncated?)",
+        "`NaN` is not finite",
+        "`1.5` is outside [0, 1]",
         "junk/config.toml",
     ] {
         assert!(md.contains(want), "{want}: {md}");
