@@ -550,3 +550,12 @@ fn hostile_slurm_values_cannot_reach_the_job_shell() {
         "{header:?}"
     );
 }
+
+/// The same grid key written quoted and dotted would silently lose a list.
+#[test]
+fn a_grid_key_given_twice_in_two_spellings_is_refused() {
+    let e = err(&format!(
+        "{BASE}[grid]\n\"model.d\" = [32, 64]\nmodel.d = [16]\n"
+    ));
+    assert!(e.contains("grid key `model.d` is given twice"), "{e}");
+}

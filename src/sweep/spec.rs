@@ -208,7 +208,11 @@ impl SweepSpec {
                     if list.is_empty() {
                         bail!("{origin}: grid key `{key}` has an empty list, so the grid has no points; give at least one value or remove the key");
                     }
-                    out.insert(key, list);
+                    if out.insert(key.clone(), list).is_some() {
+                        bail!(
+                            "{origin}: grid key `{key}` is given twice (once quoted, \"{key}\", once as a dotted or nested key); keep one list"
+                        );
+                    }
                 }
                 out
             }
