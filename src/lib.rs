@@ -19,5 +19,6 @@ pub mod sample;
 pub mod signals;
 pub mod sweep;
 pub mod tasks;
+pub mod theory;
 pub mod train;
 pub mod util;

@@ -30,6 +30,9 @@ enum Command {
     #[command(subcommand)]
     Sweep(cmd::sweep::SweepCmd),
     Report(cmd::report::ReportArgs),
+    /// The paper's theory measured on a trained run (Prop. 1, Thm. 1).
+    #[command(subcommand)]
+    Theory(cmd::theory::TheoryCmd),
     /// Throughput benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),
@@ -60,6 +63,7 @@ fn main() {
         Command::Sweep(c) => cmd::sweep::run(c).map(|_| 0),
         Command::Report(a) => cmd::report::run(a).map(|_| 0),
         Command::Bench(c) => cmd::bench::run(c).map(|_| 0),
+        Command::Theory(c) => cmd::theory::run(c).map(|_| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -132,6 +132,43 @@ fn train_eval_solve_end_to_end() {
         "{t}"
     );
 
+    // The theory, measured: α per inner step (n_rec = 2 by default) and
+    // the Eq. 3 bound, finite and positive.
+    let alpha = tmp.path().join("alpha.csv");
+    let o = run(&[
+        "theory",
+        "contraction",
+        "--run",
+        rd,
+        "--puzzles",
+        "4",
+        "--out",
+        alpha.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let a = std::fs::read_to_string(&alpha).unwrap();
+    let rows: Vec<Vec<f64>> = a
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{a}");
+    assert!(
+        rows.iter()
+            .all(|r| r[1] > 0.0 && r[1].is_finite() && r[2] >= r[1]),
+        "{a}"
+    );
+    let o = run(&["theory", "bound", "--run", rd, "--draws", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    let v: f64 = t
+        .split("Eq. 3 bound: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(v > 0.0 && v.is_finite(), "{t}");
+
     // eval may not change what was trained.
     let o = run(&["eval", "--run", rd, "--set", "model.d=32"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

@@ -5,3 +5,4 @@ pub mod doctor;
 pub mod report;
 pub mod run;
 pub mod sweep;
+pub mod theory;

@@ -1,0 +1,101 @@
+//! `trldm theory`: the paper's theory (Sec. 8) measured on a trained run.
+use crate::cmd::run::load_config;
+use crate::data::{Dataset, TaskInfo};
+use crate::run::RunDir;
+use crate::{eval, theory, train};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+/// Options shared by the theory commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TheoryArgs {
+    /// Run folder with config.toml and ckpt/.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Write the numbers as CSV here (its folder must exist).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Use the raw weights instead of the EMA.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TheoryCmd {
+    /// Prop. 1: the contraction factor α of F(z) = Net(x + y + z) at each
+    /// inner step of the first denoising step (median and max of
+    /// ‖F(z+δ) − F(z)‖ / ‖δ‖ over random small δ and test puzzles).
+    ///
+    /// Example: trldm theory contraction --run runs/maze9 --out runs/maze9/alpha.csv
+    Contraction {
+        #[command(flatten)]
+        args: TheoryArgs,
+        /// Test puzzles.
+        #[arg(long, default_value_t = 64)]
+        puzzles: usize,
+        /// Random directions per puzzle.
+        #[arg(long, default_value_t = 16)]
+        directions: usize,
+        /// Size of δ relative to ‖x‖.
+        #[arg(long, default_value_t = 1e-3)]
+        eps: f64,
+    },
+    /// Thm. 1: Monte-Carlo estimate of the Eq. 3 bound on the test split, in
+    /// nats per response token (with its standard error over puzzles).
+    ///
+    /// Example: trldm theory bound --run runs/maze9 --draws 4
+    Bound {
+        #[command(flatten)]
+        args: TheoryArgs,
+        /// Masks drawn per puzzle.
+        #[arg(long, default_value_t = 4)]
+        draws: usize,
+    },
+}
+
+pub fn run(cmd: TheoryCmd) -> Result<()> {
+    let args = match &cmd {
+        TheoryCmd::Contraction { args, .. } | TheoryCmd::Bound { args, .. } => args.clone(),
+    };
+    let run = RunDir::new(&args.run);
+    let cfg = load_config(Some(&run.config()), &[])?;
+    train::apply_threads(&cfg);
+    let device = train::resolve_device(&cfg.train.device)?;
+    let info = TaskInfo::from_config(&cfg)?;
+    let (_, test) = crate::data::load_splits(&cfg)?;
+    let ds = Dataset::new(info, test).context("test split")?;
+    let (_vs, model) =
+        eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !args.raw, device)?;
+    let text = match cmd {
+        TheoryCmd::Contraction {
+            puzzles,
+            directions,
+            eps,
+            ..
+        } => {
+            let rows = theory::contraction(&model, &ds, puzzles, directions, eps, cfg.model.n_rec)?;
+            let mut t = "inner_step,alpha_median,alpha_max\n".to_string();
+            for r in &rows {
+                t += &format!("{},{:.6},{:.6}\n", r.step, r.median, r.max);
+                println!(
+                    "inner step {}: alpha median {:.4}, max {:.4}",
+                    r.step, r.median, r.max
+                );
+            }
+            t
+        }
+        TheoryCmd::Bound { draws, .. } => {
+            let (mean, se) = theory::eq3_bound(&model, &cfg, &ds, cfg.eval.n, draws, device)?;
+            println!("Eq. 3 bound: {mean:.5} ± {se:.5} nats per response token ({} puzzles, {draws} draws each)", ds.len());
+            format!(
+                "nats_per_token,stderr,puzzles,draws\n{mean:.6},{se:.6},{},{draws}\n",
+                ds.len()
+            )
+        }
+    };
+    if let Some(out) = &args.out {
+        crate::util::write_atomic(out, text.as_bytes())?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
