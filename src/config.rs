@@ -462,14 +462,6 @@ impl RunConfig {
             bail!("train.max_grad_norm = {}: must be > 0", t.max_grad_norm);
         }
         positive("train.steps", t.steps)?;
-        if s.steps > self.seq_len() {
-            bail!(
-                "sample.steps = {} is more than the {} positions of the sequence: \
-                 some steps would commit nothing",
-                s.steps,
-                self.seq_len()
-            );
-        }
         positive("model.d", m.d)?;
         positive("model.heads", m.heads)?;
         positive("model.layers", m.layers)?;
@@ -520,6 +512,15 @@ impl RunConfig {
             .map_err(|e| anyhow!("task (height, width, wall_min, wall_max, min_path_len): {e}"))?;
         }
         positive("task.augment", k.augment)?;
+        // Diffusion sampling commits at least one response cell per step.
+        if matches!(m.variant.as_str(), "trldm" | "trldm-ds" | "mdm") && s.steps > self.cells() {
+            bail!(
+                "sample.steps = {} is more than the {} cells of a puzzle (the most a response \
+                 can have): some steps would commit nothing",
+                s.steps,
+                self.cells()
+            );
+        }
         positive("train.batch", t.batch)?;
         positive("train.unroll", t.unroll)?;
         positive("train.n_sup", t.n_sup)?;
@@ -876,7 +877,7 @@ mod tests {
             ),
             (
                 "[sample]\nsteps = 500\n",
-                "sample.steps = 500 is more than the 81 positions",
+                "sample.steps = 500 is more than the 81 cells",
             ),
             ("[train]\nlambda_kd = 1.0\n", "kd_teacher is empty"),
             (

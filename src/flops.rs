@@ -5,8 +5,9 @@
 //! parameters costs 2·N per token forward and 4·N backward; attention's
 //! scores and weighted sum add 4·L·d per layer and token forward (twice that
 //! backward). N = layers · (4·d² + 3·d·ffn) (q, k, v, o and SwiGLU's three
-//! matrices; ffn = 4·d when 0); the MLP-mixer block counts its token-mixing
-//! SwiGLU, 3·L·4L per layer. Embeddings and the output and halting heads are
+//! matrices; ffn = 4·d when 0); the MLP-mixer block's token-mixing SwiGLU
+//! has 12·L² weights applied to each of the d channels (24·L·d FLOPs per
+//! token forward). Embeddings and the output and halting heads are
 //! left out (they run once per forward, under 2 % at d ≥ 64).
 //!
 //! Net_θ applications per denoising step: the recursive variants (Algorithms
@@ -36,12 +37,21 @@ pub fn params(c: &RunConfig) -> f64 {
 
 /// Forward FLOPs of one Net_θ call per token.
 fn forward_per_call(c: &RunConfig) -> f64 {
-    let attn = if c.model.block == "attention" {
-        4.0 * c.seq_len() as f64 * c.model.d as f64 * c.model.layers as f64
+    let (d, l) = (c.model.d as f64, c.seq_len() as f64);
+    let ffn = if c.model.ffn == 0 {
+        4.0 * d
     } else {
-        0.0
+        c.model.ffn as f64
     };
-    2.0 * params(c) + attn
+    // The token mixer per token: attention's four d×d matrices plus its
+    // scores and weighted sum (4·L·d), or the mixer's SwiGLU across
+    // positions, whose 12·L² weights act on each of the d channels: 24·L·d.
+    let mixer = if c.model.block == "mixer" {
+        24.0 * l * d
+    } else {
+        2.0 * 4.0 * d * d + 4.0 * l * d
+    };
+    c.model.layers as f64 * (2.0 * 3.0 * d * ffn + mixer)
 }
 
 /// (calls without gradients, calls with gradients) per denoising step.
@@ -117,5 +127,11 @@ mod tests {
         let c = cfg(&sets);
         assert_eq!(tokens_per_update(&c), 4.0 * 162.0);
         assert_eq!(train_flops(&c), concat * 4.0 * 162.0 * 10.0);
+        // The mixer: SwiGLU 3·d·4d plus 24·L·d per layer and token, forward.
+        let mixer = with(&["model.variant=mdm", "model.block=mixer", "model.pos=none"]);
+        assert_eq!(
+            mixer,
+            3.0 * 2.0 * (2.0 * 3.0 * 64.0 * 256.0 + 24.0 * 81.0 * 64.0)
+        );
     }
 }

@@ -46,6 +46,12 @@ pub fn contraction(
             model.variant
         );
     }
+    if batch == 0 || k == 0 || ds.is_empty() {
+        bail!("need at least one test puzzle and one direction (--puzzles, --directions)");
+    }
+    if !(eps > 0.0 && eps.is_finite()) {
+        bail!("--eps {eps}: must be a positive number");
+    }
     let dev = model.device();
     let b = batch.min(ds.len()) as i64;
     tch::manual_seed(0);
@@ -99,6 +105,9 @@ pub fn eq3_bound(
     } else {
         limit.min(ds.len())
     };
+    if n == 0 || draws == 0 {
+        bail!("need at least one test puzzle and one draw (--draws)");
+    }
     let bs = crate::eval::batch_size(cfg, device);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut per_puzzle: Vec<f64> = vec![0.0; n];

@@ -559,3 +559,30 @@ fn a_grid_key_given_twice_in_two_spellings_is_refused() {
     ));
     assert!(e.contains("grid key `model.d` is given twice"), "{e}");
 }
+
+/// `sweep migrate` renames a folder made under the old id rule, and records
+/// `model.state_norm = "none"` in a config.toml written before the key existed
+/// (that run computed no bounding), instead of reading today's default.
+#[test]
+fn migrate_renames_and_records_what_old_runs_computed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("name = \"mig\"\nseeds = [0]\n{BASE}model.state_norm = \"none\"\n[grid]\n\"model.n_rec\" = [3]\n");
+    let file = tmp.path().join("mig.toml");
+    std::fs::write(&file, &text).unwrap();
+    let results = tmp.path().join("results");
+    let sweep = Sweep::load(&file, Some(&results)).unwrap();
+    let want_id = sweep.runs[0].id.clone();
+    // An old folder: an old id, a config without model.state_norm.
+    let old = results.join("0123456789");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(results.join("sweep.toml"), &text).unwrap();
+    let cfg = sweep.runs[0].toml.replace("state_norm = \"none\"\n", "");
+    assert!(!cfg.contains("state_norm"));
+    std::fs::write(old.join("config.toml"), cfg).unwrap();
+    let renamed = sweep.migrate().unwrap();
+    assert_eq!(renamed, vec![("0123456789".to_string(), want_id.clone())]);
+    let now = std::fs::read_to_string(results.join(&want_id).join("config.toml")).unwrap();
+    assert!(now.contains("state_norm = \"none\""), "{now}");
+    // Idempotent.
+    assert!(sweep.migrate().unwrap().is_empty());
+}

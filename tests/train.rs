@@ -255,6 +255,6 @@ fn cadence_fires_on_every_crossed_multiple_under_deep_supervision() {
         .map(|(n, _)| n)
         .collect();
     ckpts.sort();
-    // Multiples of 7 crossed at 8, 16 and 24 (past the end: the final save, 22).
+    // Multiples of 7 are crossed at 8, 16 and 22 (21); the last is the final save.
     assert_eq!(ckpts, vec![8, 16, 22]);
 }

@@ -72,10 +72,17 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
             .unwrap_or_default();
     }
     let run = RunDir::new(&a.run_dir);
-    if !a.resume {
+    // A SLURM job requeued after preemption reruns its command: it resumes.
+    let requeued = std::env::var("SLURM_RESTART_COUNT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .is_some_and(|n| n > 0);
+    let resume = a.resume || requeued;
+    // Only one rank of a data-parallel run claims (or moves) the folder.
+    if !resume && crate::dist::env_rank() == 0 {
         claim_fresh_folder(&run, a.force)?;
     }
-    if a.resume {
+    if resume {
         if let Some(ck) =
             train::checkpoint::load(&run.ckpt_dir())?.filter(|ck| !ck.meta.config.is_empty())
         {
@@ -89,7 +96,7 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
         }
     }
     let opts = TrainOptions {
-        resume: a.resume,
+        resume,
         final_eval: !a.no_eval,
         inject_nan_at: a.inject_nan_at,
         should_stop,
@@ -161,9 +168,17 @@ fn claim_fresh_folder(run: &RunDir, force: bool) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut aside = run.root.as_os_str().to_owned();
-    aside.push(format!(".replaced-{stamp}"));
-    let aside = PathBuf::from(aside);
+    // From the folder's own name (`runs/x/` and `runs/x` alike).
+    let name = run
+        .root
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "run".into());
+    let aside = run
+        .root
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(format!("{name}.replaced-{stamp}"));
     std::fs::rename(&run.root, &aside).with_context(|| {
         format!(
             "{}: cannot move it aside to {}",

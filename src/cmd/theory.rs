@@ -73,6 +73,17 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
             eps,
             ..
         } => {
+            // F must be the map the model computes: Net(x + y + z), no
+            // per-update norm, both states present.
+            if cfg.model.state_norm == crate::config::StateNorm::Update
+                || !cfg.model.use_y
+                || !cfg.model.use_z
+            {
+                anyhow::bail!(
+                    "theory contraction measures F(z) = Net(x + y + z); this run has \
+                     model.state_norm = update or an ablated state, whose latent update differs"
+                );
+            }
             let rows = theory::contraction(&model, &ds, puzzles, directions, eps, cfg.model.n_rec)?;
             let mut t = "inner_step,alpha_median,alpha_max\n".to_string();
             for r in &rows {
@@ -85,12 +96,16 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
             t
         }
         TheoryCmd::Bound { draws, .. } => {
-            let (mean, se) = theory::eq3_bound(&model, &cfg, &ds, cfg.eval.n, draws, device)?;
-            println!("Eq. 3 bound: {mean:.5} ± {se:.5} nats per response token ({} puzzles, {draws} draws each)", ds.len());
-            format!(
-                "nats_per_token,stderr,puzzles,draws\n{mean:.6},{se:.6},{},{draws}\n",
+            let n = if cfg.eval.n == 0 {
                 ds.len()
-            )
+            } else {
+                cfg.eval.n.min(ds.len())
+            };
+            let (mean, se) = theory::eq3_bound(&model, &cfg, &ds, n, draws, device)?;
+            println!(
+                "Eq. 3 bound: {mean:.5} ± {se:.5} nats per response token ({n} puzzles, {draws} draws each)"
+            );
+            format!("nats_per_token,stderr,puzzles,draws\n{mean:.6},{se:.6},{n},{draws}\n")
         }
     };
     if let Some(out) = &args.out {

@@ -80,7 +80,12 @@ fn env_usize(name: &str) -> Option<usize> {
 /// Detects the launcher from the environment (`get` reads a variable).
 pub fn detect_launcher(get: &dyn Fn(&str) -> Option<String>) -> Launcher {
     let num = |n: &str| get(n).and_then(|v| v.trim().parse::<usize>().ok());
-    if get("OMPI_COMM_WORLD_SIZE").is_some() || get("PMIX_RANK").is_some() {
+    // mpirun always means MPI (a binary without the `mpi` feature then says
+    // how to get it); under `srun --mpi=pmix` such a binary uses SLURM's
+    // variables instead (NCCL needs no MPI).
+    if get("OMPI_COMM_WORLD_SIZE").is_some()
+        || (get("PMIX_RANK").is_some() && cfg!(feature = "mpi"))
+    {
         return Launcher::Mpi;
     }
     // Inside an srun step (not the batch script, which has SLURM_NTASKS but
@@ -456,7 +461,11 @@ mod tests {
             detect_launcher(&env(&[("OMPI_COMM_WORLD_SIZE", "2")])),
             Launcher::Mpi
         );
-        assert_eq!(detect_launcher(&env(&[("PMIX_RANK", "1")])), Launcher::Mpi);
+        if cfg!(feature = "mpi") {
+            assert_eq!(detect_launcher(&env(&[("PMIX_RANK", "1")])), Launcher::Mpi);
+        } else {
+            assert_eq!(detect_launcher(&env(&[("PMIX_RANK", "1")])), Launcher::None);
+        }
         // The batch script itself: SLURM_NTASKS but no step.
         assert_eq!(
             detect_launcher(&env(&[("SLURM_NTASKS", "4"), ("SLURM_PROCID", "0")])),

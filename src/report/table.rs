@@ -48,7 +48,7 @@ pub struct Table {
     pub lead_headers: Vec<String>,
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
-    /// `ci = true`: intervals shown in Markdown and LaTeX.
+    /// `ci = true`: intervals shown in Markdown (and in tables.csv).
     pub show_ci: bool,
     /// `compare_to`: the reference row's label.
     pub compare_to: Option<String>,

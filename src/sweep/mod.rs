@@ -317,7 +317,7 @@ impl Sweep {
         names.sort();
         for old in names {
             let cfg_path = root.join(&old).join("config.toml");
-            let cfg = match crate::config::RunConfig::load(&cfg_path) {
+            let cfg = match load_for_migration(&cfg_path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("migrate: left alone: {e:#}");
@@ -359,6 +359,38 @@ impl Sweep {
         }
         Ok(renamed)
     }
+}
+
+/// A run folder's config for `sweep migrate`. trldm writes every key since
+/// 2026-12, so a config.toml without `model.state_norm` was written before
+/// bounded states existed: its run computed `state_norm = "none"`, which is
+/// recorded in the file (rewritten with every key) rather than read as
+/// today's default.
+fn load_for_migration(path: &Path) -> Result<crate::config::RunConfig> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut value: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid TOML: {e}", path.display()))?;
+    let recorded = value
+        .get("model")
+        .and_then(|m| m.get("state_norm"))
+        .is_some();
+    if recorded {
+        return crate::config::RunConfig::from_toml_str(&text, &path.display().to_string());
+    }
+    crate::config::set_dotted(
+        &mut value,
+        "model.state_norm",
+        toml::Value::String("none".into()),
+    )?;
+    let cfg = crate::config::RunConfig::from_value(value, &path.display().to_string())?;
+    crate::util::write_atomic(path, cfg.to_toml_string().as_bytes())?;
+    eprintln!(
+        "migrate: {}: model.state_norm = \"none\" recorded (written before bounded states)",
+        path.display()
+    );
+    Ok(cfg)
 }
 
 /// Options of `submit` / `retry`.

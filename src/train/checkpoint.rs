@@ -168,7 +168,7 @@ pub fn save(
     let path = dir.join(&name);
     let mut md = metadata(cfg, meta_step, "checkpoint")?;
     md.insert("adam_t".into(), adam_t.to_string());
-    md.insert("identity".into(), cfg.identity());
+    md.insert("identity".into(), run_identity(cfg));
     write_tensors(&path, tensors, &md)?;
     let meta = Meta {
         step: meta_step,
@@ -177,15 +177,32 @@ pub fn save(
         config: cfg.to_toml_string(),
     };
     write_atomic(&dir.join("last.json"), &serde_json::to_vec_pretty(&meta)?)?;
-    let identity = cfg.identity();
-    let mine: Vec<(u64, PathBuf)> = step_files(dir)
+    // Older files of this run (never the one just written; files of later
+    // steps, left by a resume that fell back past them, are not counted).
+    let identity = run_identity(cfg);
+    let older: Vec<(u64, PathBuf)> = step_files(dir)
         .into_iter()
-        .filter(|(_, p)| header_metadata(p).is_ok_and(|m| m.get("identity") == Some(&identity)))
+        .filter(|(n, p)| {
+            *n < meta_step && header_metadata(p).is_ok_and(|m| m.get("identity") == Some(&identity))
+        })
         .collect();
-    for (_, old) in mine.iter().skip(keep.max(1)) {
+    for (_, old) in older.iter().skip(keep.max(1) - 1) {
         let _ = std::fs::remove_file(old);
     }
     Ok(())
+}
+
+/// What makes checkpoints the same run's: the model, the data and the
+/// seed (the keys `--resume` refuses to change); training and sampling
+/// settings may change on resume.
+pub fn run_identity(cfg: &RunConfig) -> String {
+    RunConfig {
+        model: cfg.model.clone(),
+        task: cfg.task.clone(),
+        seed: cfg.seed,
+        ..RunConfig::default()
+    }
+    .identity()
 }
 
 /// `step-N.safetensors` files of a folder, newest (largest N) first.
