@@ -218,6 +218,19 @@ mod tests {
         assert!((lr_at(&cfg, 550) - 5.5e-4).abs() < 1e-9);
         assert!((lr_at(&cfg, 1000) - 1e-4).abs() < 1e-12);
         assert!((lr_at(&cfg, 5000) - 1e-4).abs() < 1e-12);
+        // A quarter into the decay the cosine and a linear decay disagree:
+        // lr_min + (lr - lr_min)·(1 + cos(π/4))/2 = 8.682e-4, linear 7.75e-4.
+        let want = 1e-4 + 9e-4 * 0.5 * (1.0 + std::f64::consts::FRAC_PI_4.cos());
+        assert!(
+            (lr_at(&cfg, 325) - want).abs() < 1e-12,
+            "{}",
+            lr_at(&cfg, 325)
+        );
+        assert!(
+            (lr_at(&cfg, 775) - (1e-4 + 9e-4 * 0.5 * (1.0 + (0.75 * std::f64::consts::PI).cos())))
+                .abs()
+                < 1e-12
+        );
     }
 
     /// shadow ← decay_t · shadow + (1 − decay_t) · param, with the warm-up
@@ -236,32 +249,6 @@ mod tests {
         assert!((v2 - (0.99 * v + 0.01 * 10.0)).abs() < 1e-4, "{v2}");
     }
 
-    /// A quarter into the decay the cosine and a linear decay disagree:
-    /// lr_min + (lr - lr_min)·(1 + cos(π/4))/2 = 8.682e-4, linear 7.75e-4.
-    #[test]
-    fn decay_is_cosine_not_linear() {
-        let cfg = TrainConfig {
-            steps: 1000,
-            warmup: 100,
-            lr: 1e-3,
-            lr_min: 1e-4,
-            ..Default::default()
-        };
-        let want = 1e-4 + 9e-4 * 0.5 * (1.0 + std::f64::consts::FRAC_PI_4.cos());
-        assert!(
-            (lr_at(&cfg, 325) - want).abs() < 1e-12,
-            "{}",
-            lr_at(&cfg, 325)
-        );
-        assert!(
-            (lr_at(&cfg, 775) - (1e-4 + 9e-4 * 0.5 * (1.0 + (0.75 * std::f64::consts::PI).cos())))
-                .abs()
-                < 1e-12
-        );
-    }
-
-    /// Two AdamW steps computed by hand in f64: β1 = 0.9, β2 = 0.95, bias
-    /// correction, decoupled decay on matrices only (a vector is not decayed).
     #[test]
     fn adamw_two_steps_match_hand_computation() {
         let vs = VarStore::new(tch::Device::Cpu);
