@@ -362,13 +362,24 @@ pub fn evaluate_trainer(tr: &Trainer, limit: usize) -> Result<EvalResult> {
     }
 }
 
-/// Loads a trained run's weights (EMA by default) into a fresh model.
+/// A trained model loaded from a run's checkpoint.
+pub struct Trained {
+    pub vs: VarStore,
+    pub model: Model,
+    /// The checkpoint's step.
+    pub step: u64,
+    /// Whether the EMA weights were loaded (else the raw ones).
+    pub ema: bool,
+}
+
+/// Loads a trained run's weights (EMA when asked for and present) into a
+/// fresh model, reading the checkpoint once.
 pub fn load_model(
     cfg: &RunConfig,
     run_ckpt: &Path,
     use_ema: bool,
     device: Device,
-) -> Result<(VarStore, Model)> {
+) -> Result<Trained> {
     let info = crate::data::TaskInfo::from_config(cfg)?;
     let (vs, model) = crate::train::build_model(cfg, &info, device)?;
     let ck = crate::train::checkpoint::load(run_ckpt)?.ok_or_else(|| {
@@ -377,15 +388,16 @@ pub fn load_model(
             run_ckpt.display()
         )
     })?;
-    let prefix = if use_ema && ck.has_group("ema") {
-        "ema"
-    } else {
-        "model"
-    };
+    let ema = use_ema && ck.has_group("ema");
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    ck.load_into(prefix, &mut vars)
+    ck.load_into(if ema { "ema" } else { "model" }, &mut vars)
         .with_context(|| format!("{}", run_ckpt.display()))?;
-    Ok((vs, model))
+    Ok(Trained {
+        vs,
+        model,
+        step: ck.meta.step,
+        ema,
+    })
 }
 
 /// Masks every response position of an encoded question (for `trldm solve`).

@@ -287,16 +287,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     if let Some(w) = cfg.trajectory_warning() {
         crate::say!("trldm eval: warning: {w}");
     }
-    let (_vs, model) = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !a.raw, device)?;
+    let trained = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !a.raw, device)?;
+    let model = &trained.model;
     if let Some(path) = &a.dump_logits {
         let b = eval::batch_size(&cfg, device).min(ds.len()) as i64;
         let tokens = ds.input.narrow(0, 0, b).to_device(device);
         let logits = tch::no_grad(|| model.forward(&tokens, None).logits);
-        let step = train::checkpoint::load(&run.ckpt_dir())?.map_or(0, |c| c.meta.step);
         train::checkpoint::write_tensors(
             path,
             &[("tokens".into(), tokens), ("logits".into(), logits)],
-            &train::checkpoint::metadata(&cfg, step, "logits")?,
+            &train::checkpoint::metadata(&cfg, trained.step, "logits")?,
         )?;
         println!(
             "wrote {} (tokens [{b}, {}], logits)",
@@ -306,12 +306,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(path) = &a.trace {
-        let rows = eval::trace(&model, &cfg, &ds, cfg.eval.n, device)?;
+        let rows = eval::trace(model, &cfg, &ds, cfg.eval.n, device)?;
         eval::write_trace_csv(path, &rows)?;
         println!("wrote {} ({} steps)", path.display(), rows.len());
         return Ok(());
     }
-    let res = eval::evaluate(&model, &cfg, &ds, cfg.eval.n, device)?;
+    let res = eval::evaluate(model, &cfg, &ds, cfg.eval.n, device)?;
     let out = a.out.unwrap_or_else(|| run.eval_csv());
     eval::write_csv(&out, &res)?;
     println!("{}", res.summary());
@@ -350,7 +350,7 @@ pub fn solve(a: SolveArgs) -> Result<()> {
     let device = train::resolve_device(&cfg.train.device)?;
     let info = TaskInfo::from_config(&cfg)?;
     let question = info.parse_question(&a.puzzle)?;
-    let (_vs, model) = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?;
+    let model = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?.model;
     let (input, resp) = eval::masked_input(&info, &question);
     let out = eval::predict_batch(
         &model,
@@ -405,25 +405,26 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let run = RunDir::new(&a.run);
     require_parent(&a.out, "--out")?;
     let cfg = load_config(Some(&run.config()), &[])?;
-    let ck = train::checkpoint::load(&run.ckpt_dir())?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{}: no checkpoint (train the run first)",
-            run.ckpt_dir().display()
-        )
-    })?;
-    let use_ema = cfg.eval.use_ema && !a.raw && ck.has_group("ema");
-    let (vs, _model) = eval::load_model(&cfg, &run.ckpt_dir(), use_ema, tch::Device::Cpu)?;
-    let mut tensors: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    let trained = eval::load_model(
+        &cfg,
+        &run.ckpt_dir(),
+        cfg.eval.use_ema && !a.raw,
+        tch::Device::Cpu,
+    )?;
+    let mut tensors: Vec<(String, tch::Tensor)> = trained.vs.variables().into_iter().collect();
     tensors.sort_by(|x, y| x.0.cmp(&y.0));
-    let mut meta = train::checkpoint::metadata(&cfg, ck.meta.step, "export")?;
-    meta.insert("weights".into(), if use_ema { "ema" } else { "raw" }.into());
+    let mut meta = train::checkpoint::metadata(&cfg, trained.step, "export")?;
+    meta.insert(
+        "weights".into(),
+        if trained.ema { "ema" } else { "raw" }.into(),
+    );
     train::checkpoint::write_tensors(&a.out, &tensors, &meta)?;
     println!(
         "wrote {} ({} tensors, {} weights, step {})",
         a.out.display(),
         tensors.len(),
-        if use_ema { "EMA" } else { "raw" },
-        ck.meta.step
+        if trained.ema { "EMA" } else { "raw" },
+        trained.step
     );
     Ok(())
 }

@@ -64,8 +64,8 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
     let info = TaskInfo::from_config(&cfg)?;
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = Dataset::new(info, test).context("test split")?;
-    let (_vs, model) =
-        eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !args.raw, device)?;
+    let trained = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !args.raw, device)?;
+    let model = &trained.model;
     let text = match cmd {
         TheoryCmd::Contraction {
             puzzles,
@@ -84,7 +84,7 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
                      model.state_norm = update or an ablated state, whose latent update differs"
                 );
             }
-            let rows = theory::contraction(&model, &ds, puzzles, directions, eps, cfg.model.n_rec)?;
+            let rows = theory::contraction(model, &ds, puzzles, directions, eps, cfg.model.n_rec)?;
             let mut t = "inner_step,alpha_median,alpha_max\n".to_string();
             for r in &rows {
                 t += &format!("{},{:.6},{:.6}\n", r.step, r.median, r.max);
@@ -101,7 +101,7 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
             } else {
                 cfg.eval.n.min(ds.len())
             };
-            let (mean, se) = theory::eq3_bound(&model, &cfg, &ds, n, draws, device)?;
+            let (mean, se) = theory::eq3_bound(model, &cfg, &ds, n, draws, device)?;
             println!(
                 "Eq. 3 bound: {mean:.5} ± {se:.5} nats per response token ({n} puzzles, {draws} draws each)"
             );

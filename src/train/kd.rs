@@ -35,7 +35,8 @@ impl Teacher {
                     student.seq_len()
                 );
             }
-            let (vs, model) = crate::eval::load_model(&cfg, &path.join("ckpt"), true, device)?;
+            let crate::eval::Trained { vs, model, .. } =
+                crate::eval::load_model(&cfg, &path.join("ckpt"), true, device)?;
             Teacher::Run {
                 model: Box::new(model),
                 _vs: vs,
