@@ -126,18 +126,6 @@ pub fn write_tensors(
     write_atomic(path, &bytes)
 }
 
-/// The `__metadata__` of a safetensors file (empty when it has none).
-pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow!("{}: not a safetensors file: {e:?}", path.display()))?;
-    Ok(meta
-        .metadata()
-        .clone()
-        .map(|m| m.into_iter().collect())
-        .unwrap_or_default())
-}
-
 /// `last.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
@@ -183,7 +171,7 @@ pub fn save(
     let older: Vec<(u64, PathBuf)> = step_files(dir)
         .into_iter()
         .filter(|(n, p)| {
-            *n < meta_step && header_metadata(p).is_ok_and(|m| m.get("identity") == Some(&identity))
+            *n < meta_step && read_metadata(p).is_ok_and(|m| m.get("identity") == Some(&identity))
         })
         .collect();
     for (_, old) in older.iter().skip(keep.max(1) - 1) {
@@ -222,8 +210,9 @@ pub fn step_files(dir: &Path) -> Vec<(u64, PathBuf)> {
     out
 }
 
-/// `__metadata__` read from the header alone (the tensors are not read).
-pub fn header_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+/// The `__metadata__` of a safetensors file, read from its header alone
+/// (the tensors are not read; empty when it has none).
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     use std::io::Read;
     let mut f =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
@@ -380,7 +369,7 @@ fn meta_from_file(path: &Path) -> Result<Meta> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let md = header_metadata(path)?;
+    let md = read_metadata(path)?;
     let from_name = name
         .strip_prefix("step-")
         .and_then(|n| n.strip_suffix(".safetensors"))
