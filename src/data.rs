@@ -11,7 +11,8 @@
 //!   blanks; maze open cells), which the input shows as `MASK`.
 //! - `concat`: `[p | r]`, the whole question grid then the whole answer grid
 //!   (2 × cells tokens); every answer cell is a response position.
-use crate::config::RunConfig;
+pub use crate::config::Layout;
+use crate::config::{Puzzle, RunConfig};
 use crate::tasks::{maze, sudoku, LoadOptions, Pair, Score};
 use anyhow::{bail, Context, Result};
 use rand::Rng;
@@ -28,13 +29,6 @@ pub const FIRST_CELL: i64 = 2;
 pub enum TaskKind {
     Sudoku { box_size: usize },
     Maze { height: usize, width: usize },
-}
-
-/// How question and answer become one token sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    InPlace,
-    Concat,
 }
 
 /// One puzzle as model inputs.
@@ -58,27 +52,21 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
-    pub fn from_config(cfg: &RunConfig) -> Result<TaskInfo> {
-        let kind = match cfg.task.kind.as_str() {
-            "sudoku" => TaskKind::Sudoku {
+    pub fn from_config(cfg: &RunConfig) -> TaskInfo {
+        let kind = match cfg.task.kind {
+            Puzzle::Sudoku => TaskKind::Sudoku {
                 box_size: cfg.task.box_size,
             },
-            "maze" => TaskKind::Maze {
+            Puzzle::Maze => TaskKind::Maze {
                 height: cfg.task.height,
                 width: cfg.task.width,
             },
-            other => bail!("task.kind = \"{other}\" is not one of maze, sudoku"),
         };
-        let layout = match cfg.task.layout.as_str() {
-            "inplace" => Layout::InPlace,
-            "concat" => Layout::Concat,
-            other => bail!("task.layout = \"{other}\" is not one of inplace, concat"),
-        };
-        Ok(TaskInfo {
+        TaskInfo {
             kind,
-            layout,
+            layout: cfg.task.layout,
             path_weight: cfg.train.path_weight,
-        })
+        }
     }
 
     pub fn cells(&self) -> usize {
@@ -361,7 +349,7 @@ pub fn load_splits(cfg: &RunConfig) -> Result<(Vec<Pair>, Vec<Pair>)> {
         t.data_seed ^ 0x7E57_7E57_7E57_7E57,
         "task.test_csv",
     )?;
-    let train = if cfg.task.kind == "sudoku" && (t.subsample > 0 || t.augment > 1) {
+    let train = if cfg.task.kind == Puzzle::Sudoku && (t.subsample > 0 || t.augment > 1) {
         let k = if t.subsample == 0 {
             train.len()
         } else {
@@ -379,7 +367,7 @@ pub fn load_splits(cfg: &RunConfig) -> Result<(Vec<Pair>, Vec<Pair>)> {
 /// K puzzles × A augmentations for mazes (dihedral), A = 1 = originals.
 fn augment_copies(cfg: &RunConfig, pairs: &[Pair], a: usize, seed: u64) -> Result<Vec<Pair>> {
     use rand::SeedableRng;
-    let info = TaskInfo::from_config(cfg)?;
+    let info = TaskInfo::from_config(cfg);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(pairs.len() * a);
     for p in pairs {
@@ -396,14 +384,14 @@ fn split(cfg: &RunConfig, csv: &str, n: usize, seed: u64, key: &str) -> Result<V
     let opts = LoadOptions::default();
     let mut pairs = if !csv.is_empty() {
         let path = Path::new(csv);
-        let loaded = if t.kind == "sudoku" {
+        let loaded = if t.kind == Puzzle::Sudoku {
             sudoku::load_csv(path, Some(t.box_size), opts)
         } else {
             maze::load_csv(path, Some((t.height, t.width)), opts)
         }
         .with_context(|| format!("{key} = \"{csv}\""))?;
         loaded.pairs
-    } else if t.kind == "sudoku" {
+    } else if t.kind == Puzzle::Sudoku {
         let opts = sudoku::GenOptions {
             n: t.box_size,
             clues: t.clues,

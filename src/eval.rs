@@ -91,7 +91,7 @@ pub fn predict_batch(
     resp: &Tensor,
     trace: bool,
 ) -> Result<sample::Sampled> {
-    let opts = SampleOptions::from_config(&cfg.sample)?;
+    let opts = SampleOptions::from_config(&cfg.sample);
     let dev = model.device();
     let amp = crate::amp::enabled(&cfg.train, dev);
     Ok(crate::amp::autocast(dev, amp, || match model.variant {
@@ -380,7 +380,7 @@ pub fn load_model(
     use_ema: bool,
     device: Device,
 ) -> Result<Trained> {
-    let info = crate::data::TaskInfo::from_config(cfg)?;
+    let info = crate::data::TaskInfo::from_config(cfg);
     let (vs, model) = crate::train::build_model(cfg, &info, device)?;
     let ck = crate::train::checkpoint::load(run_ckpt)?.ok_or_else(|| {
         anyhow::anyhow!(

@@ -16,7 +16,7 @@
 //! run one call with gradients. One update of Algorithm 3 (`trldm-ds`,
 //! `trm`) is one such denoising step, like a one-step update; `train.unroll`
 //! multiplies the tokens of an update.
-use crate::config::RunConfig;
+use crate::config::{BlockKind, RunConfig};
 
 /// Non-embedding parameters of Net_θ.
 pub fn params(c: &RunConfig) -> f64 {
@@ -27,7 +27,7 @@ pub fn params(c: &RunConfig) -> f64 {
         c.model.ffn as f64
     };
     let l = c.seq_len() as f64;
-    let mixer = if c.model.block == "mixer" {
+    let mixer = if c.model.block == BlockKind::Mixer {
         3.0 * l * 4.0 * l
     } else {
         4.0 * d * d
@@ -46,7 +46,7 @@ fn forward_per_call(c: &RunConfig) -> f64 {
     // The token mixer per token: attention's four d×d matrices plus its
     // scores and weighted sum (4·L·d), or the mixer's SwiGLU across
     // positions, whose 12·L² weights act on each of the d channels: 24·L·d.
-    let mixer = if c.model.block == "mixer" {
+    let mixer = if c.model.block == BlockKind::Mixer {
         24.0 * l * d
     } else {
         2.0 * 4.0 * d * d + 4.0 * l * d
@@ -56,7 +56,7 @@ fn forward_per_call(c: &RunConfig) -> f64 {
 
 /// (calls without gradients, calls with gradients) per denoising step.
 pub fn net_calls(c: &RunConfig) -> (f64, f64) {
-    if matches!(c.model.variant.as_str(), "trldm" | "trldm-ds" | "trm") {
+    if c.model.variant.recursive() {
         let calls = (c.model.n_rec + 1) as f64;
         (calls * (c.model.t_cycles as f64 - 1.0), calls)
     } else {

@@ -8,28 +8,10 @@
 //! committed are copied through (App. A.2). The number committed per step is
 //! spread evenly as LLaDA does (linear), or follows MaskGIT's cosine.
 use crate::config::SampleConfig;
+pub use crate::config::{Remask, Schedule};
 use crate::data::{MASK, PAD};
 use crate::model::{rms, Model, State};
-use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
-
-/// Mask-ratio schedule t_1 = 1 > t_2 > ... > t_N ≈ 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schedule {
-    /// LLaDA: n // N per step, the first n % N steps one more.
-    Linear,
-    /// MaskGIT: masked after step s = floor(n · cos(π/2 · s/N)).
-    Cosine,
-}
-
-/// Which masked positions stay masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Remask {
-    /// The lowest-confidence ones (Algorithm 4, line 10).
-    LowConfidence,
-    /// Uniformly random ones (the random-remask baseline, Table 1).
-    Random,
-}
 
 /// Sampling options (a parsed `[sample]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,26 +27,16 @@ pub struct SampleOptions {
 }
 
 impl SampleOptions {
-    pub fn from_config(c: &SampleConfig) -> Result<SampleOptions> {
-        let schedule = match c.schedule.as_str() {
-            "linear" => Schedule::Linear,
-            "cosine" => Schedule::Cosine,
-            s => bail!("sample.schedule = \"{s}\" is not one of linear, cosine"),
-        };
-        let remask = match c.remask.as_str() {
-            "low_confidence" => Remask::LowConfidence,
-            "random" => Remask::Random,
-            s => bail!("sample.remask = \"{s}\" is not one of low_confidence, random"),
-        };
-        Ok(SampleOptions {
+    pub fn from_config(c: &SampleConfig) -> SampleOptions {
+        SampleOptions {
             steps: c.steps,
-            schedule,
-            remask,
+            schedule: c.schedule,
+            remask: c.remask,
             temperature: c.temperature,
             reset_y_every: c.reset_y_every,
             reset_z_every: c.reset_z_every,
             halt_tau: c.halt.then_some(c.halt_tau),
-        })
+        }
     }
 }
 

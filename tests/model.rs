@@ -56,11 +56,11 @@ fn output_shapes_for_every_option() {
                             continue;
                         }
                         let c = cfg(|c| {
-                            c.attn_kernel = kernel.into();
-                            c.variant = variant.into();
-                            c.block = block.into();
-                            c.norm = norm.into();
-                            c.pos = pos.into();
+                            c.attn_kernel = kernel.parse().unwrap();
+                            c.variant = variant.parse().unwrap();
+                            c.block = block.parse().unwrap();
+                            c.norm = norm.parse().unwrap();
+                            c.pos = pos.parse().unwrap();
                             c.use_y = use_y;
                             c.use_z = use_z;
                             c.t_cycles = 2;

@@ -2,6 +2,7 @@
 //! grid expansion, ids, errors, the sbatch text, status counting, folders.
 use std::collections::HashMap;
 use std::path::Path;
+use trldm::config::Variant;
 use trldm::run::{RunDir, State, Status};
 use trldm::sweep::grid::{expand, hex10};
 use trldm::sweep::slurm::{
@@ -70,8 +71,8 @@ fn include_and_exclude() {
         .any(|r| r.config.model.n_rec == 4 && r.config.model.t_cycles == 2));
     assert!(!runs.iter().any(|r| r.config.model.n_rec == 1
         && r.config.model.t_cycles == 1
-        && r.config.model.variant == "trldm"));
-    assert_eq!(runs.last().unwrap().config.model.variant, "vanilla");
+        && r.config.model.variant == Variant::Trldm));
+    assert_eq!(runs.last().unwrap().config.model.variant, Variant::Vanilla);
     // An exclude on a base key (not in the grid) compares the resolved value.
     let text = format!("{BASE}[grid]\n\"model.n_rec\" = [1, 2]\n[[exclude]]\n\"model.d\" = 32\n\"model.n_rec\" = 2\n");
     assert_eq!(expand(&spec(&text).unwrap()).unwrap().len(), 1);

@@ -57,7 +57,7 @@ fn resume_is_bit_exact_on_cpu() {
     for (variant, bf16) in [("trldm", false), ("trldm-ds", false), ("trldm", true)] {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = tiny(tmp.path());
-        cfg.model.variant = variant.into();
+        cfg.model.variant = variant.parse().unwrap();
         cfg.train.cpu_bf16 = bf16;
         cfg.train.unroll = if variant == "trldm" { 2 } else { 1 };
         cfg.train.n_sup = 2;
@@ -231,7 +231,7 @@ fn data_that_does_not_fit_the_model_is_refused() {
 fn cadence_fires_on_every_crossed_multiple_under_deep_supervision() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = tiny(tmp.path());
-    cfg.model.variant = "trldm-ds".into();
+    cfg.model.variant = "trldm-ds".parse().unwrap();
     cfg.train.n_sup = 4;
     cfg.train.halting = false;
     cfg.train.steps = 22;

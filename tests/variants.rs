@@ -29,7 +29,7 @@ fn tiny() -> RunConfig {
 #[test]
 fn deep_sup_without_halting_makes_exactly_n_sup_updates() {
     let mut c = tiny();
-    c.model.variant = "trldm-ds".into();
+    c.model.variant = "trldm-ds".parse().unwrap();
     c.train.halting = false;
     c.train.n_sup = 3;
     let mut tr = Trainer::new(&c).unwrap();
@@ -45,7 +45,7 @@ fn deep_sup_without_halting_makes_exactly_n_sup_updates() {
 fn deep_sup_with_tau_zero_makes_the_minimum_steps() {
     for variant in ["trldm-ds", "trm"] {
         let mut c = tiny();
-        c.model.variant = variant.into();
+        c.model.variant = variant.parse().unwrap();
         c.train.n_sup = 5;
         c.train.min_sup_steps = 2;
         // τ = 0 is refused in a config file; set it here to test the loop.
@@ -183,7 +183,7 @@ fn every_variant_lowers_its_loss() {
                 continue;
             }
             let mut c = tiny();
-            c.model.variant = variant.into();
+            c.model.variant = variant.parse().unwrap();
             c.model.use_y = use_y;
             c.model.use_z = use_z;
             c.train.unroll = if variant == "trldm" { 2 } else { 1 };

@@ -179,7 +179,7 @@ fn bench_sample(a: &BenchArgs) -> Result<()> {
     cfg.task.n_train = 1;
     train::apply_threads(&cfg);
     let device = train::resolve_device(&cfg.train.device)?;
-    let info = TaskInfo::from_config(&cfg)?;
+    let info = TaskInfo::from_config(&cfg);
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = Dataset::new(info, test)?;
     let (_vs, model) = train::build_model(&cfg, &info, device)?;

@@ -276,7 +276,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let cfg = load_config(Some(&run.config()), &a.sets)?;
     train::apply_threads(&cfg);
     let device = train::resolve_device(&cfg.train.device)?;
-    let info = TaskInfo::from_config(&cfg)?;
+    let info = TaskInfo::from_config(&cfg);
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = crate::data::Dataset::new(info, test).context("test split")?;
     for (path, what) in [(&a.dump_logits, "--dump-logits"), (&a.trace, "--trace")] {
@@ -348,7 +348,7 @@ pub fn solve(a: SolveArgs) -> Result<()> {
     check_eval_sets(&a.sets)?;
     let cfg = load_config(Some(&run.config()), &a.sets)?;
     let device = train::resolve_device(&cfg.train.device)?;
-    let info = TaskInfo::from_config(&cfg)?;
+    let info = TaskInfo::from_config(&cfg);
     let question = info.parse_question(&a.puzzle)?;
     let model = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?.model;
     let (input, resp) = eval::masked_input(&info, &question);

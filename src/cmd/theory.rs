@@ -61,7 +61,7 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
     let cfg = load_config(Some(&run.config()), &[])?;
     train::apply_threads(&cfg);
     let device = train::resolve_device(&cfg.train.device)?;
-    let info = TaskInfo::from_config(&cfg)?;
+    let info = TaskInfo::from_config(&cfg);
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = Dataset::new(info, test).context("test split")?;
     let trained = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema && !args.raw, device)?;

@@ -1,6 +1,7 @@
 //! The pieces of Net_θ (App. A.1): RMSNorm, non-causal multi-head attention
 //! with RoPE, a SwiGLU feed-forward, the MLP-mixer token-mixing option, and
 //! the transformer block in pre-norm (App. A.1) or post-norm (TRM) form.
+pub use crate::config::NormPlace;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -158,15 +159,6 @@ pub enum MixerKind {
 enum Mixer {
     Attention(Attention),
     Tokens(SwiGlu),
-}
-
-/// Where the norms sit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NormPlace {
-    /// x + f(norm(x)) (App. A.1).
-    Pre,
-    /// norm(x + f(x)), scale-free RMSNorm (TRM).
-    Post,
 }
 
 /// One transformer (or mixer) block of Net_θ.

@@ -5,49 +5,12 @@
 //! same parts wired without recursion (`mdm`, `vanilla`).
 pub mod block;
 
-use crate::config::{ModelConfig, StateNorm};
-use anyhow::{bail, Result};
+pub use crate::config::Variant;
+use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, PosEncoding, StateNorm};
+use anyhow::Result;
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-
-/// Which model of the paper's tables (Sec. 9.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variant {
-    /// TR-LDM trained one-step with Eq. 3.
-    Trldm,
-    /// TR-LDM with deep supervision over denoising steps (Algorithm 3).
-    TrldmDs,
-    /// Masked diffusion without recursion (LLaDA-style mask predictor).
-    Mdm,
-    /// Direct prediction: one non-recursive pass, no masking schedule.
-    Vanilla,
-    /// TRM supervised: recursion and deep supervision, no diffusion.
-    Trm,
-}
-
-impl Variant {
-    pub fn parse(s: &str) -> Result<Variant> {
-        Ok(match s {
-            "trldm" => Variant::Trldm,
-            "trldm-ds" => Variant::TrldmDs,
-            "mdm" => Variant::Mdm,
-            "vanilla" => Variant::Vanilla,
-            "trm" => Variant::Trm,
-            _ => bail!("model.variant = \"{s}\" is not one of trldm, trldm-ds, mdm, vanilla, trm"),
-        })
-    }
-
-    /// Uses the (y, z) recursion of Algorithms 1-2.
-    pub fn recursive(self) -> bool {
-        matches!(self, Variant::Trldm | Variant::TrldmDs | Variant::Trm)
-    }
-
-    /// Is a masked diffusion model (sampled with Algorithm 4).
-    pub fn diffusion(self) -> bool {
-        matches!(self, Variant::Trldm | Variant::TrldmDs | Variant::Mdm)
-    }
-}
 
 /// The shape of the data the model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,26 +71,24 @@ pub struct Model {
 
 impl Model {
     pub fn new(vs: &nn::Path, cfg: &ModelConfig, shape: DataShape) -> Result<Model> {
-        let variant = Variant::parse(&cfg.variant)?;
+        let variant = cfg.variant;
         let d = cfg.d as i64;
         let heads = cfg.heads as i64;
         let ffn = if cfg.ffn == 0 { 4 * d } else { cfg.ffn as i64 };
-        let place = match cfg.norm.as_str() {
-            "pre" => NormPlace::Pre,
-            "post" => NormPlace::Post,
-            other => bail!("model.norm = \"{other}\" is not one of pre, post"),
-        };
+        let place = cfg.norm;
         let device = vs.device();
-        let mixer = if cfg.block == "mixer" {
-            MixerKind::Tokens
-        } else {
-            MixerKind::Attention(attn_kernel(&cfg.attn_kernel, device, shape.seq_len)?)
+        let mixer = match cfg.block {
+            BlockKind::Mixer => MixerKind::Tokens,
+            BlockKind::Attention => {
+                MixerKind::Attention(attn_kernel(cfg.attn_kernel, device, shape.seq_len))
+            }
         };
         let blocks = (0..cfg.layers)
             .map(|i| Block::new(vs / "net" / i, d, heads, ffn, mixer, shape.seq_len, place))
             .collect();
-        let rope = (cfg.pos == "rope").then(|| Rope::new(shape.seq_len, d / heads, device));
-        let pos2d = (cfg.pos == "learned2d").then(|| {
+        let rope =
+            (cfg.pos == PosEncoding::Rope).then(|| Rope::new(shape.seq_len, d / heads, device));
+        let pos2d = (cfg.pos == PosEncoding::Learned2d).then(|| {
             let p = vs / "pos2d";
             let rows = p.randn("row", &[shape.height, d], 0.0, 0.02);
             let cols = p.randn("col", &[shape.width, d], 0.0, 0.02);
@@ -323,14 +284,13 @@ impl Model {
 /// `model.attn_kernel`: `auto` takes the explicit kernel on the CPU for
 /// sequences up to 256 tokens (its [B, H, L, L] scores stay small) and sdpa
 /// elsewhere.
-fn attn_kernel(spec: &str, device: Device, seq_len: i64) -> Result<AttnKernel> {
-    Ok(match spec {
-        "sdpa" => AttnKernel::Sdpa,
-        "math" => AttnKernel::Math,
-        "auto" if device == Device::Cpu && seq_len <= 256 => AttnKernel::Math,
-        "auto" => AttnKernel::Sdpa,
-        other => bail!("model.attn_kernel = \"{other}\" is not one of auto, sdpa, math"),
-    })
+fn attn_kernel(choice: AttnKernelChoice, device: Device, seq_len: i64) -> AttnKernel {
+    match choice {
+        AttnKernelChoice::Sdpa => AttnKernel::Sdpa,
+        AttnKernelChoice::Math => AttnKernel::Math,
+        AttnKernelChoice::Auto if device == Device::Cpu && seq_len <= 256 => AttnKernel::Math,
+        AttnKernelChoice::Auto => AttnKernel::Sdpa,
+    }
 }
 
 /// Root mean square of all elements, in fp32 (state sizes in traces and tests).

@@ -7,7 +7,7 @@ use std::path::Path;
 
 fn cfg(variant: &str, n_rec: usize, lr: f64, seed: u64) -> RunConfig {
     let mut c = RunConfig::default();
-    c.model.variant = variant.into();
+    c.model.variant = variant.parse().unwrap();
     c.model.n_rec = n_rec;
     c.train.lr = lr;
     c.seed = seed;
@@ -307,7 +307,7 @@ fn sudoku_without_optimal_shows_a_dash() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let mut c = RunConfig::default();
-    c.task.kind = "sudoku".into();
+    c.task.kind = crate::config::Puzzle::Sudoku;
     let eval = [
         ("exact", Some(0.07)),
         ("valid", Some(0.5)),
@@ -325,7 +325,7 @@ fn sudoku_without_optimal_shows_a_dash() {
         },
     )
     .unwrap();
-    c.task.kind = "maze".into();
+    c.task.kind = crate::config::Puzzle::Maze;
     write_run(
         d,
         &FixtureRun {
@@ -638,7 +638,7 @@ fn paper_tables_1_to_5_layouts() {
     add(maze20("trldm", 2, 3, true, true), 0.0);
     for (variant, reset, ex) in [("vanilla", 0, 0.0), ("trm", 0, 0.04), ("trldm", 1, 0.074)] {
         let mut c = cfg(variant, 2, 1e-3, 0);
-        c.task.kind = "sudoku".into();
+        c.task.kind = crate::config::Puzzle::Sudoku;
         c.sample.reset_z_every = reset;
         add(c, ex);
     }

@@ -4,7 +4,7 @@
 //! name = "table3"              # optional; default: the file stem
 //! seeds = [0, 1, 2]            # or `seeds = 3` (= 0, 1, 2); default: base's seed
 //!
-//! [base]                       # a full run config (src/config.rs)
+//! [base]                       # a full run config (src/config/mod.rs)
 //! task.kind = "maze"
 //! model.d = 128
 //!
@@ -361,7 +361,7 @@ fn check_key(key: &str, known: &[String], origin: &str, place: &str) -> Result<(
     }
     let hint = closest_key(key, known)
         .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_else(|| "; see `[base]` keys in docs/RUNS.md / src/config.rs".into());
+        .unwrap_or_else(|| "; see `[base]` keys in docs/RUNS.md / src/config/mod.rs".into());
     bail!("{origin}: {place}: unknown key `{key}`{hint}")
 }
 

@@ -11,7 +11,7 @@
 //!
 //! Every random choice of a training step is derived from (seed, step)
 //! (see `train::step_rng`), so the step is the whole RNG state.
-use crate::config::RunConfig;
+use crate::config::{Puzzle, RunConfig};
 use crate::data::{TaskInfo, FIRST_CELL, MASK, PAD};
 use crate::util::write_atomic;
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,10 +27,10 @@ pub const FORMAT: &str = "trldm-safetensors-1";
 /// The `__metadata__` of a safetensors file written for the run `cfg`
 /// (`what`: `checkpoint`, `export` or `logits`).
 pub fn metadata(cfg: &RunConfig, step: u64, what: &str) -> Result<BTreeMap<String, String>> {
-    let info = TaskInfo::from_config(cfg)?;
-    let cells = match cfg.task.kind.as_str() {
-        "maze" => "0 wall '#', 1 open ' ', 2 start 'S', 3 goal 'G', 4 path 'o'".to_string(),
-        _ => {
+    let info = TaskInfo::from_config(cfg);
+    let cells = match cfg.task.kind {
+        Puzzle::Maze => "0 wall '#', 1 open ' ', 2 start 'S', 3 goal 'G', 4 path 'o'".to_string(),
+        Puzzle::Sudoku => {
             let side = cfg.task.box_size * cfg.task.box_size;
             format!("0 blank, 1..={side} the digits")
         }
@@ -40,16 +40,16 @@ pub fn metadata(cfg: &RunConfig, step: u64, what: &str) -> Result<BTreeMap<Strin
         ("format", FORMAT.to_string()),
         ("contents", what.to_string()),
         ("step", step.to_string()),
-        ("variant", m.variant.clone()),
-        ("task", cfg.task.kind.clone()),
-        ("layout", cfg.task.layout.clone()),
+        ("variant", m.variant.to_string()),
+        ("task", cfg.task.kind.to_string()),
+        ("layout", cfg.task.layout.to_string()),
         ("seq_len", info.seq_len().to_string()),
         ("vocab", info.vocab().to_string()),
         (
             "token_map",
             format!("PAD = {PAD}, MASK = {MASK}, cell code c -> token c + {FIRST_CELL}; cell codes: {cells}"),
         ),
-        ("pos", m.pos.clone()),
+        ("pos", m.pos.to_string()),
         (
             "rope_pairing",
             "half-split: head dims i and i + d_h/2 rotate together, theta_i = 10000^(-2i/d_h)".into(),

@@ -19,7 +19,7 @@
 use super::{loss, Trainer};
 use crate::data::{Batch, MASK};
 use crate::model::{State, Variant};
-use crate::sample::{commit, predict, remaining_after, Schedule};
+use crate::sample::{commit, predict, remaining_after};
 use tch::{Kind, Tensor};
 
 /// Runs Algorithm 3 on one minibatch. Returns the last loss and, per
@@ -33,11 +33,7 @@ pub fn minibatch(
 ) -> (f64, Result<Vec<f64>, String>) {
     let cfg = tr.cfg.train.clone();
     let diffusion = tr.model.variant == Variant::TrldmDs;
-    let schedule = if tr.cfg.sample.schedule == "cosine" {
-        Schedule::Cosine
-    } else {
-        Schedule::Linear
-    };
+    let schedule = tr.cfg.sample.schedule;
     let mut tokens = batch.input.shallow_clone();
     let mut target = batch.target.shallow_clone();
     let mut resp = batch.resp.shallow_clone();

@@ -25,7 +25,7 @@ impl Teacher {
             let cfg = RunConfig::load(&path.join("config.toml")).with_context(|| {
                 format!("train.kd_teacher = \"{spec}\": not a trldm run folder")
             })?;
-            let info = TaskInfo::from_config(&cfg)?;
+            let info = TaskInfo::from_config(&cfg);
             if info.vocab() != student.vocab() || info.seq_len() != student.seq_len() {
                 bail!(
                     "train.kd_teacher = \"{spec}\": the teacher's vocabulary/sequence ({} tokens, length {}) differs from the student's ({} tokens, length {})",

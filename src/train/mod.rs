@@ -142,7 +142,7 @@ impl Trainer {
     pub fn with_dist(cfg: &RunConfig, dist: Dist, device: Device) -> Result<Trainer> {
         apply_threads(cfg);
         dist.shard(cfg.train.batch)?;
-        let info = TaskInfo::from_config(cfg)?;
+        let info = TaskInfo::from_config(cfg);
         let (train_pairs, test_pairs) = data::load_splits(cfg)?;
         let train = Dataset::new(info, train_pairs).context("training split")?;
         let test = Dataset::new(info, test_pairs).context("test split")?;
@@ -168,7 +168,7 @@ impl Trainer {
             step: 0,
             dist,
             synced_loss: f64::NAN,
-            sample_opts: crate::sample::SampleOptions::from_config(&cfg.sample)?,
+            sample_opts: crate::sample::SampleOptions::from_config(&cfg.sample),
         })
         .and_then(|mut tr| {
             tr.sync_from_root()?;

@@ -11,6 +11,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod choices;
+pub use choices::{
+    AttnKernelChoice, BlockKind, Layout, NormPlace, PosEncoding, Puzzle, Remask, Schedule,
+    StateNorm, Variant,
+};
+
 /// One run: `[task] [model] [train] [sample] [eval]` plus a name and a seed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,7 +37,7 @@ pub struct RunConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TaskConfig {
     /// `maze` or `sudoku`.
-    pub kind: String,
+    pub kind: Puzzle,
     /// Training CSV (`source,question,answer,rating`); empty = generate `n_train`.
     pub train_csv: String,
     /// Test CSV; empty = generate `n_test` (with a seed disjoint from training).
@@ -60,7 +66,7 @@ pub struct TaskConfig {
     /// Seed of data generation and subsampling.
     pub data_seed: u64,
     /// Token layout: `inplace` (one token per cell) or `concat` ([p | r]); see `data`.
-    pub layout: String,
+    pub layout: Layout,
 }
 
 /// Net_θ and the recursion (Sec. 5.2, App. A.1, Alg. 1-2).
@@ -69,7 +75,7 @@ pub struct TaskConfig {
 pub struct ModelConfig {
     /// `trldm` (one-step, Eq. 3), `trldm-ds` (Alg. 3), `mdm` (no recursion),
     /// `vanilla` (one pass, no masking), `trm` (TRM supervised, no diffusion).
-    pub variant: String,
+    pub variant: Variant,
     pub d: usize,
     pub heads: usize,
     /// Transformer blocks in Net_θ.
@@ -77,15 +83,15 @@ pub struct ModelConfig {
     /// SwiGLU hidden width; 0 = 4·d.
     pub ffn: usize,
     /// `attention` or `mixer` (SwiGLU across positions, App. A.1).
-    pub block: String,
+    pub block: BlockKind,
     /// Attention kernel: `sdpa` (tch's scaled_dot_product_attention), `math`
     /// (explicit softmax(q kᵀ/√d_h) v, faster on the CPU for short grids) or
     /// `auto` (math on the CPU up to 256 tokens, sdpa otherwise).
-    pub attn_kernel: String,
+    pub attn_kernel: AttnKernelChoice,
     /// `pre` (App. A.1) or `post` (TRM).
-    pub norm: String,
+    pub norm: NormPlace,
     /// `rope`, `learned2d` (row + column embeddings, Sec. 9.5) or `none`.
-    pub pos: String,
+    pub pos: PosEncoding,
     /// Inner latent updates n (Alg. 1).
     pub n_rec: usize,
     /// Deep recursion cycles T (Alg. 2).
@@ -97,31 +103,6 @@ pub struct ModelConfig {
     /// Bounding of the recursive states (y, z) after every Net_θ update of
     /// Algorithm 1; see [`StateNorm`].
     pub state_norm: StateNorm,
-}
-
-/// How the recursive states are kept bounded over carried steps.
-///
-/// Pre-norm Net_θ is h + Δ(h), so z ← Net(x + y + z) and y ← Net(y + z) add
-/// up: untrained, RMS(y) grows ~3.7x per denoising step at n = 2, and fp32
-/// RMSNorm returns zeros after ~30 carried steps. `step` (the default)
-/// hands on RMSNorm(y), RMSNorm(z) (scale-free, as every block output of
-/// TRM's post-norm net is) at the end of each denoising step, so a carried
-/// state starts every step at RMS 1, like x, for any number of steps; within
-/// a step nothing changes, and neither do the logits (the readout norm is
-/// scale-free), so a model sampled from fresh states is the same model as
-/// with `none`. `update` normalises after every Net_θ call instead: bounded
-/// too, but it changes the computation, and one-step training learned less
-/// with it (docs/RECURSION.md).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StateNorm {
-    /// No bounding (trldm before 2026-12; the results committed before then).
-    None,
-    /// (y, z) ← RMSNorm(y), RMSNorm(z) at the end of each denoising step.
-    #[default]
-    Step,
-    /// y, z ← RMSNorm(Net(·)) after every update of Algorithm 1.
-    Update,
 }
 
 /// Optimisation (Eq. 3, 9; App. C).
@@ -193,9 +174,9 @@ pub struct SampleConfig {
     /// N denoising steps.
     pub steps: usize,
     /// Mask-ratio schedule: `linear` or `cosine` (MaskGIT).
-    pub schedule: String,
+    pub schedule: Schedule,
     /// `low_confidence` (Alg. 4) or `random` (random-remask baseline).
-    pub remask: String,
+    pub remask: Remask,
     /// Gumbel-noise temperature on the logits (0 = argmax).
     pub temperature: f64,
     /// Re-initialise y (resp. z) every k steps (0 = carry, Alg. 4 as written).
@@ -225,7 +206,7 @@ pub struct EvalConfig {
 impl Default for TaskConfig {
     fn default() -> Self {
         TaskConfig {
-            kind: "maze".into(),
+            kind: Puzzle::Maze,
             train_csv: String::new(),
             test_csv: String::new(),
             height: 9,
@@ -241,7 +222,7 @@ impl Default for TaskConfig {
             augment: 1,
             augment_online: false,
             data_seed: 0,
-            layout: "inplace".into(),
+            layout: Layout::InPlace,
         }
     }
 }
@@ -249,15 +230,15 @@ impl Default for TaskConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            variant: "trldm".into(),
+            variant: Variant::Trldm,
             d: 128,
             heads: 4,
             layers: 2,
             ffn: 0,
-            block: "attention".into(),
-            attn_kernel: "auto".into(),
-            norm: "pre".into(),
-            pos: "rope".into(),
+            block: BlockKind::Attention,
+            attn_kernel: AttnKernelChoice::Auto,
+            norm: NormPlace::Pre,
+            pos: PosEncoding::Rope,
             n_rec: 2,
             t_cycles: 1,
             use_y: true,
@@ -309,8 +290,8 @@ impl Default for SampleConfig {
     fn default() -> Self {
         SampleConfig {
             steps: 16,
-            schedule: "linear".into(),
-            remask: "low_confidence".into(),
+            schedule: Schedule::Linear,
+            remask: Remask::LowConfidence,
             temperature: 0.0,
             reset_y_every: 0,
             reset_z_every: 0,
@@ -330,22 +311,6 @@ impl Default for EvalConfig {
         }
     }
 }
-
-/// The allowed values of each string-valued key.
-const CHOICES: &[(&str, &[&str])] = &[
-    ("task.kind", &["maze", "sudoku"]),
-    ("task.layout", &["inplace", "concat"]),
-    (
-        "model.variant",
-        &["trldm", "trldm-ds", "mdm", "vanilla", "trm"],
-    ),
-    ("model.block", &["attention", "mixer"]),
-    ("model.attn_kernel", &["auto", "sdpa", "math"]),
-    ("model.norm", &["pre", "post"]),
-    ("model.pos", &["rope", "learned2d", "none"]),
-    ("sample.schedule", &["linear", "cosine"]),
-    ("sample.remask", &["low_confidence", "random"]),
-];
 
 impl RunConfig {
     /// Reads and validates a config file.
@@ -418,19 +383,6 @@ impl RunConfig {
         let s = &self.sample;
         let k = &self.task;
         crate::amp::check(t)?;
-        for (key, allowed) in CHOICES {
-            let v = self.string_at(key);
-            if !allowed.contains(&v.as_str()) {
-                bail!(
-                    "{key} = \"{v}\" is not one of {}",
-                    allowed
-                        .iter()
-                        .map(|a| format!("\"{a}\""))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-        }
         let values = flatten(&toml::Value::try_from(self).expect("config serializes"));
         for (key, v) in &values {
             if let toml::Value::Float(f) = v {
@@ -474,7 +426,7 @@ impl RunConfig {
                 m.heads
             );
         }
-        if m.pos == "rope" && !(m.d / m.heads).is_multiple_of(2) {
+        if m.pos == PosEncoding::Rope && !(m.d / m.heads).is_multiple_of(2) {
             bail!(
                 "model.pos = \"rope\" needs an even head width, but model.d / model.heads = {}",
                 m.d / m.heads
@@ -483,7 +435,7 @@ impl RunConfig {
         if !m.use_y && !m.use_z {
             bail!("model.use_y = false and model.use_z = false: at least one state must stay");
         }
-        if k.kind == "maze" {
+        if k.kind == Puzzle::Maze {
             positive("task.height", k.height)?;
             positive("task.width", k.width)?;
             if !(0.0..1.0).contains(&k.wall_min) || k.wall_max < k.wall_min || k.wall_max >= 1.0 {
@@ -499,7 +451,7 @@ impl RunConfig {
                 k.box_size
             );
         }
-        if k.kind == "maze" && (k.train_csv.is_empty() || k.test_csv.is_empty()) {
+        if k.kind == Puzzle::Maze && (k.train_csv.is_empty() || k.test_csv.is_empty()) {
             // Generated mazes: the generator's own checks, in one place.
             crate::tasks::maze::GenOptions {
                 h: k.height,
@@ -513,7 +465,7 @@ impl RunConfig {
         }
         positive("task.augment", k.augment)?;
         // Diffusion sampling commits at least one response cell per step.
-        if matches!(m.variant.as_str(), "trldm" | "trldm-ds" | "mdm") && s.steps > self.cells() {
+        if m.variant.diffusion() && s.steps > self.cells() {
             bail!(
                 "sample.steps = {} is more than the {} cells of a puzzle (the most a response \
                  can have): some steps would commit nothing",
@@ -562,45 +514,29 @@ impl RunConfig {
         if !t.path_weight.is_finite() || t.path_weight <= 0.0 {
             bail!("train.path_weight = {}: must be positive", t.path_weight);
         }
-        let recursive = matches!(m.variant.as_str(), "trldm" | "trldm-ds" | "trm");
-        if !recursive && (!m.use_y || !m.use_z) {
+        if !m.variant.recursive() && (!m.use_y || !m.use_z) {
             bail!(
                 "model.variant = \"{}\" has no (y, z) recursion, so model.use_y / model.use_z ablations make no sense",
                 m.variant
             );
         }
-        if matches!(m.variant.as_str(), "vanilla" | "trm") && t.unroll > 1 {
+        if !m.variant.diffusion() && t.unroll > 1 {
             bail!(
                 "model.variant = \"{}\" is not a diffusion model; train.unroll = {} needs one",
                 m.variant,
                 t.unroll
             );
         }
-        if s.halt && !matches!(m.variant.as_str(), "trldm-ds" | "trm") {
+        if s.halt && !m.variant.deep_supervised() {
             bail!(
                 "sample.halt = true needs a trained halting head, which only deep supervision trains (model.variant = \"trldm-ds\" or \"trm\"), not model.variant = \"{}\"",
                 m.variant
             );
         }
-        if m.block == "mixer" && m.pos == "rope" {
+        if m.block == BlockKind::Mixer && m.pos == PosEncoding::Rope {
             bail!("model.block = \"mixer\" mixes positions with fixed weights; use model.pos = \"none\" or \"learned2d\" (RoPE acts inside attention only)");
         }
         Ok(())
-    }
-
-    fn string_at(&self, key: &str) -> String {
-        match key {
-            "task.kind" => self.task.kind.clone(),
-            "task.layout" => self.task.layout.clone(),
-            "model.variant" => self.model.variant.clone(),
-            "model.block" => self.model.block.clone(),
-            "model.attn_kernel" => self.model.attn_kernel.clone(),
-            "model.norm" => self.model.norm.clone(),
-            "model.pos" => self.model.pos.clone(),
-            "sample.schedule" => self.sample.schedule.clone(),
-            "sample.remask" => self.sample.remask.clone(),
-            _ => String::new(),
-        }
     }
 
     /// A warning when sampling meets recursive states that training never
@@ -615,13 +551,13 @@ impl RunConfig {
             span(s.steps, s.reset_y_every),
             span(s.steps, s.reset_z_every),
         );
-        let (trained_y, trained_z, how) = match self.model.variant.as_str() {
-            "trldm" => (
+        let (trained_y, trained_z, how) = match self.model.variant {
+            Variant::Trldm => (
                 span(t.unroll, s.reset_y_every),
                 span(t.unroll, s.reset_z_every),
                 format!("train.unroll = {}", t.unroll),
             ),
-            "trldm-ds" => {
+            Variant::TrldmDs => {
                 if (s.reset_y_every > 0 && s.reset_y_every < s.steps)
                     || (s.reset_z_every > 0 && s.reset_z_every < s.steps)
                 {
@@ -651,19 +587,17 @@ impl RunConfig {
     /// The model's sequence length: the cells (in-place layout) or twice
     /// the cells (`concat`: prompt then response).
     pub fn seq_len(&self) -> usize {
-        match self.task.layout.as_str() {
-            "concat" => 2 * self.cells(),
-            _ => self.cells(),
+        match self.task.layout {
+            Layout::Concat => 2 * self.cells(),
+            Layout::InPlace => self.cells(),
         }
     }
 
     /// Grid cells of one puzzle (the sequence length of the in-place layout).
     pub fn cells(&self) -> usize {
-        if self.task.kind == "maze" {
-            self.task.height * self.task.width
-        } else {
-            let side = self.task.box_size * self.task.box_size;
-            side * side
+        match self.task.kind {
+            Puzzle::Maze => self.task.height * self.task.width,
+            Puzzle::Sudoku => self.task.box_size.pow(4),
         }
     }
 }
@@ -858,10 +792,6 @@ mod tests {
                 "model.d = 130 is not divisible by model.heads = 4",
             ),
             ("[model]\nn_rec = 0\n", "model.n_rec = 0"),
-            (
-                "[model]\nvariant = \"foo\"\n",
-                "model.variant = \"foo\" is not one of",
-            ),
             ("[train]\nhalt_tau = 1.5\n", "train.halt_tau = 1.5"),
             (
                 "[train]\nbeta1 = 2.0\n",
@@ -914,6 +844,45 @@ mod tests {
         }
     }
 
+    /// A value outside a closed set is refused when the config is read,
+    /// naming the key and the allowed values.
+    #[test]
+    fn every_choice_key_refuses_unknown_values() {
+        for (key, allowed) in [
+            ("task.kind", &["maze", "sudoku"][..]),
+            ("task.layout", &["inplace", "concat"][..]),
+            (
+                "model.variant",
+                &["trldm", "trldm-ds", "mdm", "vanilla", "trm"][..],
+            ),
+            ("model.block", &["attention", "mixer"][..]),
+            ("model.attn_kernel", &["auto", "sdpa", "math"][..]),
+            ("model.norm", &["pre", "post"][..]),
+            ("model.pos", &["rope", "learned2d", "none"][..]),
+            ("model.state_norm", &["none", "step", "update"][..]),
+            ("sample.schedule", &["linear", "cosine"][..]),
+            ("sample.remask", &["low_confidence", "random"][..]),
+        ] {
+            let (section, name) = key.split_once('.').unwrap();
+            let e = RunConfig::from_toml_str(&format!("[{section}]\n{name} = \"foo\"\n"), "r.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("r.toml: unknown variant `foo`"), "{key}: {e}");
+            for name in allowed {
+                assert!(e.contains(&format!("`{name}`")), "{key}: {e}");
+            }
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+            let e = RunConfig::default()
+                .with_overrides(&[format!("{key}=foo")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("unknown variant `foo`") && e.contains(key),
+                "{key}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn malformed_toml_has_position() {
         let e = RunConfig::from_toml_str("[model\nd = 3\n", "r.toml")
@@ -962,7 +931,7 @@ mod tests {
             ])
             .unwrap();
         assert!(c.train.cpu_bf16);
-        assert_eq!(c.model.attn_kernel, "math");
+        assert_eq!(c.model.attn_kernel, AttnKernelChoice::Math);
     }
 
     /// The identity lists only non-default settings, so a key added later
@@ -1040,7 +1009,7 @@ mod tests {
             .with_overrides(&["model.d=64".into(), "sample.schedule=cosine".into()])
             .unwrap();
         assert_eq!(c.model.d, 64);
-        assert_eq!(c.sample.schedule, "cosine");
+        assert_eq!(c.sample.schedule, Schedule::Cosine);
         let e = RunConfig::default()
             .with_overrides(&["model.dd=64".into()])
             .unwrap_err()
