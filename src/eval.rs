@@ -7,7 +7,6 @@ use crate::data::{Dataset, MASK};
 use crate::dist::Dist;
 use crate::model::{Model, State, Variant};
 use crate::sample::{self, predict, SampleOptions};
-use crate::train::Trainer;
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Instant;
@@ -349,19 +348,6 @@ pub fn write_trace_csv(path: &Path, rows: &[TraceRow]) -> Result<()> {
     crate::util::write_atomic(path, text.as_bytes())
 }
 
-/// Evaluates a trainer's model on its test split, with the EMA weights when
-/// `eval.use_ema` (the default) and the run keeps an EMA.
-pub fn evaluate_trainer(tr: &Trainer, limit: usize) -> Result<EvalResult> {
-    match (&tr.ema, tr.cfg.eval.use_ema) {
-        (Some(ema), true) => {
-            let (vs, model) = crate::train::build_model(&tr.cfg, &tr.info, tr.device)?;
-            ema.copy_into(&vs);
-            evaluate_dist(&model, &tr.cfg, &tr.test, limit, tr.device, &tr.dist)
-        }
-        _ => evaluate_dist(&tr.model, &tr.cfg, &tr.test, limit, tr.device, &tr.dist),
-    }
-}
-
 /// A trained model loaded from a run's checkpoint.
 pub struct Trained {
     pub vs: VarStore,
@@ -381,8 +367,8 @@ pub fn load_model(
     device: Device,
 ) -> Result<Trained> {
     let info = crate::data::TaskInfo::from_config(cfg);
-    let (vs, model) = crate::train::build_model(cfg, &info, device)?;
-    let ck = crate::train::checkpoint::load(run_ckpt)?.ok_or_else(|| {
+    let (vs, model) = crate::model::build(cfg, &info, device)?;
+    let ck = crate::checkpoint::load(run_ckpt)?.ok_or_else(|| {
         anyhow::anyhow!(
             "{}: no checkpoint (train the run first)",
             run_ckpt.display()

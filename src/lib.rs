@@ -5,9 +5,11 @@
 //! Algorithm 3 → [`train::deep_sup`]; Algorithm 4 → [`sample`]; Sec. 9
 //! metrics → [`tasks`] and [`eval`]; Sec. 7.1 tokenisation → [`data`].
 pub mod amp;
+pub mod checkpoint;
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod dist;
 pub mod eval;
 pub mod flops;

@@ -1,4 +1,4 @@
-//! Small shared helpers: atomic writes.
+//! Small shared helpers: atomic writes, "did you mean" hints, PATH lookup.
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -52,4 +52,54 @@ macro_rules! say {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
+}
+
+/// The known name closest to `name` (Jaro-Winkler above 0.7; for dotted
+/// keys the last parts are compared too, so `model.nrec` finds `model.n_rec`).
+pub fn closest<S: AsRef<str>>(name: &str, known: &[S]) -> Option<String> {
+    let leaf = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
+    known
+        .iter()
+        .map(|k| {
+            let k = k.as_ref();
+            let score =
+                strsim::jaro_winkler(name, k).max(strsim::jaro_winkler(&leaf(name), &leaf(k)));
+            (score, k)
+        })
+        .filter(|(s, _)| *s > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.to_string())
+}
+
+/// "; did you mean `x`?" for the closest known name, or "" when none is close.
+pub fn did_you_mean<S: AsRef<str>>(name: &str, known: &[S]) -> String {
+    closest(name, known)
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// The executable file `prog` on PATH, if any.
+pub fn on_path(prog: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_suggests_only_close_names() {
+        let known = ["model.n_rec", "model.d", "train.lr"];
+        assert_eq!(
+            did_you_mean("model.nrec", &known),
+            "; did you mean `model.n_rec`?"
+        );
+        assert_eq!(closest("train.lrr", &known).as_deref(), Some("train.lr"));
+        assert_eq!(did_you_mean("zzzz", &known), "");
+        assert!(on_path("sh").is_some());
+        assert!(on_path("no-such-program-trldm").is_none());
+    }
 }

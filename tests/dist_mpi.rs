@@ -11,8 +11,8 @@ mod common;
 use common::{missing, mpi_built};
 use std::path::Path;
 use std::process::Command;
+use trldm::checkpoint;
 use trldm::run::RunDir;
-use trldm::train::checkpoint;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trldm");
 
@@ -52,11 +52,8 @@ fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Is `prog` an executable file on PATH?
 fn on_path(prog: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-        .unwrap_or(false)
+    trldm::util::on_path(prog).is_some()
 }
 
 /// Runs `launcher... trldm train <args> --run-dir dir`, panicking with its output on failure.

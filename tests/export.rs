@@ -6,7 +6,7 @@ mod common;
 use common::{text, trldm};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use trldm::train::checkpoint::{read_metadata, FORMAT};
+use trldm::checkpoint::{read_metadata, FORMAT};
 
 /// Trains a tiny run on the CPU with extra `--set` values.
 fn tiny_run(dir: &Path, extra: &[&str]) {

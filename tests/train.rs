@@ -40,7 +40,7 @@ fn opts(resume: bool) -> TrainOptions {
 
 /// Every tensor of a run's last checkpoint (model, EMA, AdamW moments), sorted by name.
 fn final_state(run: &RunDir) -> Vec<(String, Vec<f32>)> {
-    let ck = train::checkpoint::load(&run.ckpt_dir())
+    let ck = trldm::checkpoint::load(&run.ckpt_dir())
         .unwrap()
         .expect("checkpoint");
     let mut v: Vec<(String, Vec<f32>)> = ck
@@ -124,7 +124,7 @@ fn a_nan_loss_marks_the_run_diverged_and_keeps_the_checkpoint() {
     let st = run.status().unwrap().unwrap();
     assert_eq!(st.state, State::Diverged);
     assert!(st.reason.contains("NaN"), "{}", st.reason);
-    let ck = train::checkpoint::load(&run.ckpt_dir())
+    let ck = trldm::checkpoint::load(&run.ckpt_dir())
         .unwrap()
         .expect("checkpoint kept");
     assert_eq!(ck.meta.step, 10);
@@ -250,7 +250,7 @@ fn cadence_fires_on_every_crossed_multiple_under_deep_supervision() {
     // Updates come in fours (4, 8, 12, ...): the first at or after each
     // multiple of 5 logs, and the last step always does.
     assert_eq!(steps, vec![8, 12, 16, 20, 22], "{csv}");
-    let mut ckpts: Vec<u64> = train::checkpoint::step_files(&run.ckpt_dir())
+    let mut ckpts: Vec<u64> = trldm::checkpoint::step_files(&run.ckpt_dir())
         .into_iter()
         .map(|(n, _)| n)
         .collect();

@@ -8,7 +8,7 @@ use crate::cmd::run::load_config;
 use crate::config::RunConfig;
 use crate::data::{Dataset, TaskInfo};
 use crate::tasks::{maze, sudoku, LoadOptions};
-use crate::train::{self, Trainer};
+use crate::train::Trainer;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -177,12 +177,11 @@ fn bench_sample(a: &BenchArgs) -> Result<()> {
     let mut cfg = bench_config(a)?;
     cfg.task.n_test = a.puzzles;
     cfg.task.n_train = 1;
-    train::apply_threads(&cfg);
-    let device = train::resolve_device(&cfg.train.device)?;
+    let device = crate::device::start(&cfg)?;
     let info = TaskInfo::from_config(&cfg);
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = Dataset::new(info, test)?;
-    let (_vs, model) = train::build_model(&cfg, &info, device)?;
+    let (_vs, model) = crate::model::build(&cfg, &info, device)?;
     // Warm-up on a few puzzles, then time the whole set.
     crate::eval::evaluate(&model, &cfg, &ds, 8, device)?;
     let res = crate::eval::evaluate(&model, &cfg, &ds, 0, device)?;

@@ -1,14 +1,6 @@
 //! `trldm doctor`: what this machine offers trldm.
 use anyhow::Result;
 
-/// Is `prog` an executable file on PATH?
-pub fn on_path(prog: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
 pub fn run() -> Result<()> {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     println!("trldm {}", env!("CARGO_PKG_VERSION"));
@@ -58,7 +50,7 @@ pub fn run() -> Result<()> {
         }
     );
     for prog in ["sbatch", "srun", "squeue", "scontrol", "mpirun"] {
-        match on_path(prog) {
+        match crate::util::on_path(prog) {
             Some(p) => println!("{prog}: {}", p.display()),
             None => println!("{prog}: not found"),
         }

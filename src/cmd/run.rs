@@ -84,7 +84,7 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
     }
     if resume {
         if let Some(ck) =
-            train::checkpoint::load(&run.ckpt_dir())?.filter(|ck| !ck.meta.config.is_empty())
+            crate::checkpoint::load(&run.ckpt_dir())?.filter(|ck| !ck.meta.config.is_empty())
         {
             let saved = RunConfig::from_toml_str(&ck.meta.config, "checkpoint config")?;
             if saved.model != cfg.model || saved.task != cfg.task || saved.seed != cfg.seed {
@@ -274,8 +274,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let run = RunDir::new(&a.run);
     check_eval_sets(&a.sets)?;
     let cfg = load_config(Some(&run.config()), &a.sets)?;
-    train::apply_threads(&cfg);
-    let device = train::resolve_device(&cfg.train.device)?;
+    let device = crate::device::start(&cfg)?;
     let info = TaskInfo::from_config(&cfg);
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = crate::data::Dataset::new(info, test).context("test split")?;
@@ -293,10 +292,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let b = eval::batch_size(&cfg, device).min(ds.len()) as i64;
         let tokens = ds.input.narrow(0, 0, b).to_device(device);
         let logits = tch::no_grad(|| model.forward(&tokens, None).logits);
-        train::checkpoint::write_tensors(
+        crate::checkpoint::write_tensors(
             path,
             &[("tokens".into(), tokens), ("logits".into(), logits)],
-            &train::checkpoint::metadata(&cfg, trained.step, "logits")?,
+            &crate::checkpoint::metadata(&cfg, trained.step, "logits")?,
         )?;
         println!(
             "wrote {} (tokens [{b}, {}], logits)",
@@ -347,7 +346,7 @@ pub fn solve(a: SolveArgs) -> Result<()> {
     let run = RunDir::new(&a.run);
     check_eval_sets(&a.sets)?;
     let cfg = load_config(Some(&run.config()), &a.sets)?;
-    let device = train::resolve_device(&cfg.train.device)?;
+    let device = crate::device::start(&cfg)?;
     let info = TaskInfo::from_config(&cfg);
     let question = info.parse_question(&a.puzzle)?;
     let model = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?.model;
@@ -413,12 +412,12 @@ pub fn export(a: ExportArgs) -> Result<()> {
     )?;
     let mut tensors: Vec<(String, tch::Tensor)> = trained.vs.variables().into_iter().collect();
     tensors.sort_by(|x, y| x.0.cmp(&y.0));
-    let mut meta = train::checkpoint::metadata(&cfg, trained.step, "export")?;
+    let mut meta = crate::checkpoint::metadata(&cfg, trained.step, "export")?;
     meta.insert(
         "weights".into(),
         if trained.ema { "ema" } else { "raw" }.into(),
     );
-    train::checkpoint::write_tensors(&a.out, &tensors, &meta)?;
+    crate::checkpoint::write_tensors(&a.out, &tensors, &meta)?;
     println!(
         "wrote {} ({} tensors, {} weights, step {})",
         a.out.display(),

@@ -2,7 +2,7 @@
 use crate::cmd::run::load_config;
 use crate::data::{Dataset, TaskInfo};
 use crate::run::RunDir;
-use crate::{eval, theory, train};
+use crate::{eval, theory};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -59,8 +59,7 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
     };
     let run = RunDir::new(&args.run);
     let cfg = load_config(Some(&run.config()), &[])?;
-    train::apply_threads(&cfg);
-    let device = train::resolve_device(&cfg.train.device)?;
+    let device = crate::device::start(&cfg)?;
     let info = TaskInfo::from_config(&cfg);
     let (_, test) = crate::data::load_splits(&cfg)?;
     let ds = Dataset::new(info, test).context("test split")?;

@@ -382,7 +382,6 @@ impl RunConfig {
         let t = &self.train;
         let s = &self.sample;
         let k = &self.task;
-        crate::amp::check(t)?;
         let values = flatten(&toml::Value::try_from(self).expect("config serializes"));
         for (key, v) in &values {
             if let toml::Value::Float(f) = v {
@@ -658,21 +657,6 @@ fn join(prefix: &str, k: &str) -> String {
     }
 }
 
-/// The known key closest to `key` (for "did you mean" hints).
-pub fn closest_key(key: &str, known: &[String]) -> Option<String> {
-    let leaf = key.rsplit('.').next().unwrap_or(key);
-    known
-        .iter()
-        .map(|k| {
-            let kleaf = k.rsplit('.').next().unwrap_or(k);
-            let score = strsim::jaro_winkler(key, k).max(strsim::jaro_winkler(leaf, kleaf));
-            (score, k)
-        })
-        .filter(|(s, _)| *s > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k.clone())
-}
-
 /// Refuses unknown keys (suggesting the closest) and values of the wrong type.
 fn check_keys(v: &toml::Value, defaults: &toml::Value, prefix: &str, origin: &str) -> Result<()> {
     let (toml::Value::Table(t), toml::Value::Table(d)) = (v, defaults) else {
@@ -683,8 +667,8 @@ fn check_keys(v: &toml::Value, defaults: &toml::Value, prefix: &str, origin: &st
         let Some(def) = d.get(k) else {
             // Siblings first (a section name or a key of this section), then any key.
             let siblings: Vec<String> = d.keys().map(|s| join(prefix, s)).collect();
-            let hint = closest_key(&key, &siblings)
-                .or_else(|| closest_key(&key, &known_keys()))
+            let hint = crate::util::closest(&key, &siblings)
+                .or_else(|| crate::util::closest(&key, &known_keys()))
                 .map(|c| format!("; did you mean `{c}`?"))
                 .unwrap_or_default();
             bail!("{origin}: unknown key `{key}`{hint}");

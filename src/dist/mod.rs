@@ -149,7 +149,7 @@ impl Dist {
             "" | "auto" => false,
             "nccl" => true,
             "off" | "none" => {
-                return Ok((Dist::single(), crate::train::resolve_device(device_pref)?))
+                return Ok((Dist::single(), crate::device::resolve_device(device_pref)?))
             }
             m => bail!("TRLDM_DIST = \"{m}\" is not one of auto, off, nccl"),
         };
@@ -179,7 +179,7 @@ impl Dist {
                 d.local_rank = *local_rank;
             }
         }
-        let mut device = crate::train::resolve_device(device_pref)?;
+        let mut device = crate::device::resolve_device(device_pref)?;
         if d.world == 1 && !force_nccl {
             // A launcher with one process: plain training (MPI stays unused).
             return Ok((d, device));

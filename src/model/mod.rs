@@ -6,11 +6,12 @@
 pub mod block;
 
 pub use crate::config::Variant;
-use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, PosEncoding, StateNorm};
+use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, PosEncoding, RunConfig, StateNorm};
+use crate::data::TaskInfo;
 use anyhow::Result;
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
 use tch::nn::{self, Module};
-use tch::{Device, Kind, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// The shape of the data the model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +280,21 @@ impl Model {
     pub fn width(&self) -> i64 {
         self.d
     }
+}
+
+/// Builds the model of a config on `device`, initialised from the run's seed.
+pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarStore, Model)> {
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(device);
+    let (h, w) = info.grid();
+    let shape = DataShape {
+        vocab: info.vocab() as i64,
+        seq_len: info.seq_len() as i64,
+        height: h as i64,
+        width: w as i64,
+    };
+    let model = Model::new(&vs.root(), &cfg.model, shape)?;
+    Ok((vs, model))
 }
 
 /// `model.attn_kernel`: `auto` takes the explicit kernel on the CPU for

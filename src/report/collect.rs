@@ -103,9 +103,7 @@ impl Sweep {
         if known.iter().any(|k| k == key) {
             return Ok(());
         }
-        let hint = crate::config::closest_key(key, &known)
-            .map(|c| format!("; did you mean `{c}`?"))
-            .unwrap_or_default();
+        let hint = crate::util::did_you_mean(key, &known);
         bail!("{origin}: unknown config key `{key}`{hint}")
     }
 

@@ -276,9 +276,7 @@ fn metric_plot(sweep: &Sweep, spec: &PlotSpec, pool: &[&Group], origin: &str) ->
 fn curve_plot(sweep: &Sweep, spec: &PlotSpec, pool: &[&Group], origin: &str) -> Result<PlotData> {
     if !sweep.train_columns.contains(&spec.y) {
         let known: Vec<String> = sweep.train_columns.iter().cloned().collect();
-        let hint = crate::config::closest_key(&spec.y, &known)
-            .map(|c| format!("; did you mean `{c}`?"))
-            .unwrap_or_default();
+        let hint = crate::util::did_you_mean(&spec.y, &known);
         bail!(
             "{origin}: column `{}` is in no train.csv (known: {}){hint}",
             spec.y,

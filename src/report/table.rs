@@ -81,9 +81,7 @@ pub fn check_metric(sweep: &Sweep, metric: &str, origin: &str) -> Result<()> {
         return Ok(());
     }
     let known: Vec<String> = sweep.metrics.iter().cloned().collect();
-    let hint = crate::config::closest_key(metric, &known)
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = crate::util::did_you_mean(metric, &known);
     let derived = if DERIVED_METRICS.contains(&metric) {
         " (it is computed from train.csv's `loss` of successful runs, and none has one)"
     } else {

@@ -247,17 +247,9 @@ impl JobsFile {
     }
 }
 
-/// Finds a program on PATH.
-pub fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
 /// Error when sbatch is missing.
 pub fn require_sbatch() -> Result<PathBuf> {
-    which("sbatch").ok_or_else(|| {
+    crate::util::on_path("sbatch").ok_or_else(|| {
         anyhow!("sbatch not found on PATH: this machine has no SLURM client; run the sweep locally with `trldm sweep run <file>`")
     })
 }
@@ -341,7 +333,7 @@ pub fn query_queue(jobs: &[JobRecord]) -> Option<HashMap<usize, QueueState>> {
     if jobs.is_empty() {
         return None;
     }
-    let squeue = which("squeue")?;
+    let squeue = crate::util::on_path("squeue")?;
     let out = Command::new(squeue)
         .args(["-h", "-r", "--me", "-o", "%F %K %t"])
         .output()
@@ -354,7 +346,7 @@ pub fn query_queue(jobs: &[JobRecord]) -> Option<HashMap<usize, QueueState>> {
 
 /// `scancel` of every recorded job of the sweep.
 pub fn scancel(jobs: &[JobRecord]) -> Result<()> {
-    let scancel = which("scancel").ok_or_else(|| {
+    let scancel = crate::util::on_path("scancel").ok_or_else(|| {
         anyhow!("scancel not found on PATH: no SLURM client here (a local `sweep run` stops with Ctrl-C)")
     })?;
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();

@@ -23,7 +23,8 @@
 //! [local]                      # see LocalSpec
 //! [report]                     # read by `trldm report`, ignored here
 //! ```
-use crate::config::{closest_key, known_keys};
+use crate::config::known_keys;
+use crate::util::{closest, did_you_mean};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -171,9 +172,7 @@ impl SweepSpec {
             .map_err(|e| anyhow!("{origin}: invalid TOML: {}", e.to_string().trim_end()))?;
         for k in root.keys() {
             if !TOP_KEYS.contains(&k.as_str()) {
-                let hint = strsim_best(k, TOP_KEYS)
-                    .map(|c| format!("; did you mean `{c}`?"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(k, TOP_KEYS);
                 bail!(
                     "{origin}: unknown top-level key `{k}`{hint} (allowed: {})",
                     TOP_KEYS.join(", ")
@@ -359,19 +358,10 @@ fn check_key(key: &str, known: &[String], origin: &str, place: &str) -> Result<(
     if known.iter().any(|k| k == key) {
         return Ok(());
     }
-    let hint = closest_key(key, known)
+    let hint = closest(key, known)
         .map(|c| format!("; did you mean `{c}`?"))
         .unwrap_or_else(|| "; see `[base]` keys in docs/RUNS.md / src/config/mod.rs".into());
     bail!("{origin}: {place}: unknown key `{key}`{hint}")
-}
-
-fn strsim_best<'a>(key: &str, options: &[&'a str]) -> Option<&'a str> {
-    options
-        .iter()
-        .map(|o| (strsim::jaro_winkler(key, o), *o))
-        .filter(|(s, _)| *s > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, o)| o)
 }
 
 /// The results folder of a sweep: `<results_root>/<name>`.

@@ -2,20 +2,20 @@
 //! optional k-step unroll), the direct-prediction baseline, and the
 //! deep-supervised loop of Algorithm 3 (`deep_sup`); checkpoints, resume,
 //! divergence detection, logging and periodic evaluation.
-pub mod checkpoint;
 pub mod deep_sup;
 pub mod kd;
 pub mod loss;
 pub mod optim;
 
+use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::data::{self, Batch, Dataset, TaskInfo, MASK};
 use crate::dist::Dist;
 use crate::eval;
-use crate::model::{count_params, DataShape, Model, Variant};
+use crate::model::{count_params, Model, Variant};
 use crate::run::{RunDir, State as RunState};
 use crate::sample::{commit, predict};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use optim::{lr_at, AdamW, Ema};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,49 +48,6 @@ pub struct TrainOptions {
     pub should_stop: Option<Box<dyn Fn(u64) -> bool>>,
     /// Print nothing but errors.
     pub quiet: bool,
-}
-
-/// `auto` = the first GPU when CUDA is available, else the CPU.
-pub fn resolve_device(spec: &str) -> Result<Device> {
-    let index = match spec {
-        "auto" => return Ok(Device::cuda_if_available()),
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" => 0,
-        s => match s.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
-            Some(i) => i,
-            None => bail!("train.device = \"{s}\" is not one of auto, cpu, cuda, cuda:N"),
-        },
-    };
-    let count = tch::Cuda::device_count();
-    if index >= count.max(0) as usize {
-        bail!(
-            "train.device = \"{spec}\" but libtorch sees {count} CUDA device(s) \
-             (see `trldm doctor`; use train.device = \"cpu\" or \"auto\")"
-        );
-    }
-    Ok(Device::Cuda(index))
-}
-
-/// Applies `train.threads` (0 leaves libtorch's default).
-pub fn apply_threads(cfg: &RunConfig) {
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
-    }
-}
-
-/// Builds the model of a config on `device`, initialised from the run's seed.
-pub fn build_model(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarStore, Model)> {
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(device);
-    let (h, w) = info.grid();
-    let shape = DataShape {
-        vocab: info.vocab() as i64,
-        seq_len: info.seq_len() as i64,
-        height: h as i64,
-        width: w as i64,
-    };
-    let model = Model::new(&vs.root(), &cfg.model, shape)?;
-    Ok((vs, model))
 }
 
 /// The random stream of training step `step` (and purpose `stream`): every
@@ -133,20 +90,21 @@ pub struct Trainer {
 impl Trainer {
     /// Loads the data and builds a fresh model and optimizer.
     pub fn new(cfg: &RunConfig) -> Result<Trainer> {
-        let device = resolve_device(&cfg.train.device)?;
+        let device = crate::device::start(cfg)?;
         Trainer::with_dist(cfg, Dist::single(), device)
     }
 
     /// [`Trainer::new`] for one rank of a data-parallel run on `device`
     /// (from [`Dist::discover`]); the parameters are broadcast from rank 0.
     pub fn with_dist(cfg: &RunConfig, dist: Dist, device: Device) -> Result<Trainer> {
-        apply_threads(cfg);
+        crate::amp::check(&cfg.train)?;
+        crate::device::apply_threads(cfg);
         dist.shard(cfg.train.batch)?;
         let info = TaskInfo::from_config(cfg);
         let (train_pairs, test_pairs) = data::load_splits(cfg)?;
         let train = Dataset::new(info, train_pairs).context("training split")?;
         let test = Dataset::new(info, test_pairs).context("test split")?;
-        let (vs, model) = build_model(cfg, &info, device)?;
+        let (vs, model) = crate::model::build(cfg, &info, device)?;
         let opt = AdamW::new(&vs, &cfg.train);
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&opt.params, cfg.train.ema));
         let teacher = if cfg.train.lambda_kd > 0.0 {
@@ -174,6 +132,33 @@ impl Trainer {
             tr.sync_from_root()?;
             Ok(tr)
         })
+    }
+
+    /// Evaluates the model on its test split, with the EMA weights when
+    /// `eval.use_ema` (the default) and the run keeps an EMA.
+    pub fn evaluate(&self, limit: usize) -> Result<eval::EvalResult> {
+        match (&self.ema, self.cfg.eval.use_ema) {
+            (Some(ema), true) => {
+                let (vs, model) = crate::model::build(&self.cfg, &self.info, self.device)?;
+                ema.copy_into(&vs);
+                eval::evaluate_dist(
+                    &model,
+                    &self.cfg,
+                    &self.test,
+                    limit,
+                    self.device,
+                    &self.dist,
+                )
+            }
+            _ => eval::evaluate_dist(
+                &self.model,
+                &self.cfg,
+                &self.test,
+                limit,
+                self.device,
+                &self.dist,
+            ),
+        }
     }
 
     /// Data parallelism: overwrites every rank's model, EMA, AdamW moments and
@@ -631,7 +616,7 @@ fn train_rank(
         Outcome::Finished { step } => {
             save(tr)?;
             if opts.final_eval {
-                let res = eval::evaluate_trainer(tr, cfg.eval.n)?;
+                let res = tr.evaluate(cfg.eval.n)?;
                 if root {
                     eval::write_csv(&run.eval_csv(), &res)?;
                 }
@@ -714,7 +699,7 @@ fn train_loop(
             let rate = (tr.step - window.1) as f64 * tokens_per_step / secs;
             window = (Instant::now(), tr.step);
             let ev = if do_eval {
-                Some(eval::evaluate_trainer(tr, cfg.eval.n_during)?)
+                Some(tr.evaluate(cfg.eval.n_during)?)
             } else {
                 None
             };

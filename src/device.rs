@@ -1,0 +1,44 @@
+//! Where a run computes: the device named by `train.device`, the CPU
+//! threads of `train.threads`, and the capability checks that depend on
+//! this build and machine (not on the config alone, so they run where a run
+//! starts, not when a config is read).
+use crate::config::RunConfig;
+use anyhow::{bail, Result};
+use tch::Device;
+
+/// Prepares this process for the run `cfg`: checks that this build can do
+/// what it asks (bf16 on the CPU), applies `train.threads` and resolves
+/// `train.device`.
+pub fn start(cfg: &RunConfig) -> Result<Device> {
+    crate::amp::check(&cfg.train)?;
+    apply_threads(cfg);
+    resolve_device(&cfg.train.device)
+}
+
+/// `auto` = the first GPU when CUDA is available, else the CPU.
+pub fn resolve_device(spec: &str) -> Result<Device> {
+    let index = match spec {
+        "auto" => return Ok(Device::cuda_if_available()),
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        s => match s.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+            Some(i) => i,
+            None => bail!("train.device = \"{s}\" is not one of auto, cpu, cuda, cuda:N"),
+        },
+    };
+    let count = tch::Cuda::device_count();
+    if index >= count.max(0) as usize {
+        bail!(
+            "train.device = \"{spec}\" but libtorch sees {count} CUDA device(s) \
+             (see `trldm doctor`; use train.device = \"cpu\" or \"auto\")"
+        );
+    }
+    Ok(Device::Cuda(index))
+}
+
+/// Applies `train.threads` (0 leaves libtorch's default).
+pub fn apply_threads(cfg: &RunConfig) {
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads as i32);
+    }
+}
