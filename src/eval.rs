@@ -3,11 +3,12 @@
 //! (mazes), token accuracy on response positions — plus the mean number of
 //! denoising steps used and the throughput.
 use crate::config::RunConfig;
-use crate::data::{Dataset, MASK};
+use crate::data::{Dataset, TaskInfo, MASK};
 use crate::dist::Dist;
 use crate::model::{Model, State, Variant};
 use crate::sample::{self, predict, SampleOptions};
-use anyhow::{Context, Result};
+use crate::tasks::Pair;
+use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -197,68 +198,126 @@ pub fn evaluate_dist(
     let (first, last) = dist.split(n);
     tch::manual_seed(cfg.seed as i64);
     let start = Instant::now();
-    let (mut exact, mut valid, mut optimal, mut ratio) = (0usize, 0usize, 0usize, 0.0f64);
-    let (mut tok_right, mut tok_total, mut steps) = (0i64, 0i64, 0usize);
-    let mut is_maze = false;
+    let mut tally = Tally::default();
     let bs = batch_size(cfg, device);
     for lo in (first..last).step_by(bs) {
         let hi = (lo + bs).min(last);
-        let input = ds
-            .input
-            .narrow(0, lo as i64, (hi - lo) as i64)
-            .to_device(device);
-        let resp = ds
-            .resp
-            .narrow(0, lo as i64, (hi - lo) as i64)
-            .to_device(device);
-        let target = ds
-            .target
-            .narrow(0, lo as i64, (hi - lo) as i64)
-            .to_device(device);
+        let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
+        let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
         let out = predict_batch(model, cfg, &input, &resp, false)?;
-        let right = out.tokens.eq_tensor(&target).logical_and(&resp);
-        tok_right += i64::try_from(right.sum(Kind::Int64))?;
-        tok_total += i64::try_from(resp.sum(Kind::Int64))?;
-        steps += out.steps_used.iter().sum::<usize>();
-        let rows = out.tokens.to_device(Device::Cpu);
-        for (k, i) in (lo..hi).enumerate() {
+        tally.add(
+            &ds.info,
+            &ds.pairs[lo..hi],
+            &out.tokens,
+            &target,
+            &resp,
+            &out.steps_used,
+        )?;
+    }
+    let tally = tally.sum_over(dist)?;
+    Ok(tally.result(n, start.elapsed().as_secs_f64()))
+}
+
+/// Per-puzzle scores summed over the puzzles of an evaluation (and over the
+/// ranks of a data-parallel one); [`Tally::result`] turns them into the
+/// fractions of an [`EvalResult`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
+    pub exact: f64,
+    pub valid: f64,
+    pub optimal: f64,
+    /// Sum of the per-puzzle length ratios (0 for an invalid path).
+    pub len_ratio: f64,
+    /// Response positions predicted right, and all response positions:
+    /// token accuracy pools the positions of every puzzle.
+    pub tok_right: f64,
+    pub tok_total: f64,
+    /// Denoising steps used, summed over puzzles.
+    pub steps: f64,
+    /// Some puzzle was a maze (then optimality and length ratio are reported).
+    pub maze: bool,
+}
+
+impl Tally {
+    /// Scores the predicted token rows `pred` [B, L] of the puzzles `pairs`
+    /// (B of them, in order) with the task's metrics, and their response
+    /// positions (`resp` [B, L]) against `target` [B, L]; `steps_used` has
+    /// the denoising steps of each row.
+    pub fn add(
+        &mut self,
+        info: &TaskInfo,
+        pairs: &[Pair],
+        pred: &Tensor,
+        target: &Tensor,
+        resp: &Tensor,
+        steps_used: &[usize],
+    ) -> Result<()> {
+        let b = pred.size()[0];
+        if b != pairs.len() as i64 || b != steps_used.len() as i64 {
+            bail!(
+                "{b} predicted rows for {} puzzles and {} step counts",
+                pairs.len(),
+                steps_used.len()
+            );
+        }
+        let right = pred.eq_tensor(target).logical_and(resp);
+        self.tok_right += i64::try_from(right.sum(Kind::Int64))? as f64;
+        self.tok_total += i64::try_from(resp.sum(Kind::Int64))? as f64;
+        self.steps += steps_used.iter().sum::<usize>() as f64;
+        let rows = pred.to_device(Device::Cpu);
+        for (k, pair) in pairs.iter().enumerate() {
             let toks = Vec::<i64>::try_from(rows.get(k as i64))?;
-            let pred = ds.info.decode(&toks);
-            let sc = ds.info.score(&ds.pairs[i], &pred);
-            exact += sc.exact as usize;
-            valid += sc.valid as usize;
+            let sc = info.score(pair, &info.decode(&toks));
+            self.exact += sc.exact as u8 as f64;
+            self.valid += sc.valid as u8 as f64;
             if let Some(o) = sc.optimal {
-                is_maze = true;
-                optimal += o as usize;
+                self.maze = true;
+                self.optimal += o as u8 as f64;
             }
-            ratio += sc.len_ratio.unwrap_or(0.0);
+            self.len_ratio += sc.len_ratio.unwrap_or(0.0);
+        }
+        Ok(())
+    }
+
+    /// The sums over every rank of `dist` (itself on one process).
+    pub fn sum_over(&self, dist: &Dist) -> Result<Tally> {
+        let s = dist.sum_f64(&[
+            self.exact,
+            self.valid,
+            self.optimal,
+            self.len_ratio,
+            self.tok_right,
+            self.tok_total,
+            self.steps,
+            self.maze as u8 as f64,
+        ])?;
+        Ok(Tally {
+            exact: s[0],
+            valid: s[1],
+            optimal: s[2],
+            len_ratio: s[3],
+            tok_right: s[4],
+            tok_total: s[5],
+            steps: s[6],
+            maze: s[7] > 0.0,
+        })
+    }
+
+    /// The metrics of `n` puzzles evaluated in `wall_s` seconds.
+    pub fn result(&self, n: usize, wall_s: f64) -> EvalResult {
+        let nf = n.max(1) as f64;
+        EvalResult {
+            n,
+            exact: self.exact / nf,
+            valid: self.valid / nf,
+            optimal: self.maze.then(|| self.optimal / nf),
+            len_ratio: self.maze.then(|| self.len_ratio / nf),
+            token_acc: self.tok_right / self.tok_total.max(1.0),
+            mean_steps: self.steps / nf,
+            wall_s,
+            puzzles_per_s: n as f64 / wall_s.max(1e-9),
         }
     }
-    let sums = dist.sum_f64(&[
-        exact as f64,
-        valid as f64,
-        optimal as f64,
-        ratio,
-        tok_right as f64,
-        tok_total as f64,
-        steps as f64,
-        is_maze as u8 as f64,
-    ])?;
-    let (exact, valid, optimal, ratio) = (sums[0], sums[1], sums[2], sums[3]);
-    let (tok_right, tok_total, steps, is_maze) = (sums[4], sums[5], sums[6], sums[7] > 0.0);
-    let wall = start.elapsed().as_secs_f64();
-    let nf = n.max(1) as f64;
-    Ok(EvalResult {
-        n,
-        exact: exact / nf,
-        valid: valid / nf,
-        optimal: is_maze.then(|| optimal / nf),
-        len_ratio: is_maze.then(|| ratio / nf),
-        token_acc: tok_right / tok_total.max(1.0),
-        mean_steps: steps / nf,
-        wall_s: wall,
-        puzzles_per_s: n as f64 / wall.max(1e-9),
-    })
 }
 
 /// One row of `trldm eval --trace`: a denoising step averaged over puzzles.

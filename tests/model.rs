@@ -2,7 +2,7 @@
 //! on real libtorch, CPU.
 use tch::{nn, Device, Kind, Tensor};
 use trldm::config::ModelConfig;
-use trldm::data::MASK;
+use trldm::data::{FIRST_CELL, MASK, PAD};
 use trldm::model::{rms, DataShape, Model, State};
 use trldm::sample::{remaining_after, sample, Remask, SampleOptions, Schedule};
 
@@ -202,19 +202,46 @@ fn no_y_and_no_z_really_remove_the_state() {
     }
 }
 
-/// Algorithm 4: prompt and committed tokens never change, and exactly the
-/// scheduled number of positions stays masked after each step.
+/// Algorithm 4: prompt and committed tokens never change, exactly the
+/// scheduled number of positions stays masked after each step, every fill
+/// of a masked position is a cell token (never PAD or MASK, even from a
+/// model whose head prefers them), and what a step commits is its fill.
+///
+/// Rejects a sampler that lets PAD or MASK through the argmax (a MASK
+/// "prediction" would look like a position left masked), one that commits
+/// something other than its prediction, or one that remasks committed or
+/// prompt positions.
 #[test]
 fn sampler_copies_through_and_follows_the_schedule() {
-    for (schedule, remask, reset) in [
-        (Schedule::Linear, Remask::LowConfidence, 0),
-        (Schedule::Cosine, Remask::LowConfidence, 1),
-        (Schedule::Linear, Remask::Random, 2),
+    for (schedule, remask, reset, prefer_banned) in [
+        (Schedule::Linear, Remask::LowConfidence, 0, false),
+        (Schedule::Cosine, Remask::LowConfidence, 1, false),
+        (Schedule::Linear, Remask::Random, 2, false),
+        (Schedule::Linear, Remask::LowConfidence, 0, true),
     ] {
-        let (_vs, m) = build(&cfg(|_| {}));
+        let (vs, m) = build(&cfg(|_| {}));
+        if prefer_banned {
+            // Rows PAD and MASK of W_o: ±50 u for a unit u, so at nearly
+            // every position one of them has by far the largest logit.
+            tch::no_grad(|| {
+                let w = vs.variables()["head.weight"].shallow_clone();
+                let u = Tensor::randn([16], (Kind::Float, Device::Cpu));
+                let u = &u / u.norm();
+                w.get(PAD).copy_(&(&u * 50.0));
+                w.get(MASK).copy_(&(&u * -50.0));
+            });
+        }
         let target = tokens(5);
         let resp = Tensor::rand([5, 16], (Kind::Float, Device::Cpu)).lt(0.6);
         let input = target.masked_fill(&resp, MASK);
+        if prefer_banned {
+            let top = tch::no_grad(|| m.forward(&input, None).logits.argmax(-1, false));
+            let share = f64::try_from(top.le(MASK).to_kind(Kind::Float).mean(Kind::Float)).unwrap();
+            assert!(
+                share > 0.9,
+                "PAD or MASK tops the logits at {share} of the positions"
+            );
+        }
         let steps = 6;
         let opts = SampleOptions {
             steps,
@@ -243,6 +270,27 @@ fn sampler_copies_through_and_follows_the_schedule() {
                 bool::try_from(kept).unwrap(),
                 "step {s}: a committed token changed"
             );
+            // The step's fill of every position masked before it is a cell
+            // token: PAD and MASK are never predicted.
+            let fill = &out.steps[s].fill;
+            let was_masked = prev.eq(MASK);
+            let is_cell = fill.ge(FIRST_CELL).logical_and(&fill.lt(SHAPE.vocab));
+            assert!(
+                bool::try_from(is_cell.logical_or(&was_masked.logical_not()).all()).unwrap(),
+                "step {s}: a masked position was filled with PAD or MASK"
+            );
+            // Still-masked positions were masked before; every other position
+            // holds the fill (committed now: the prediction, else unchanged).
+            let still = cur.eq(MASK);
+            let remasked = still.logical_and(&was_masked.logical_not()).any();
+            assert!(
+                !bool::try_from(remasked).unwrap(),
+                "step {s}: a position not masked before is masked"
+            );
+            assert!(
+                bool::try_from(cur.eq_tensor(fill).logical_or(&still).all()).unwrap(),
+                "step {s}: a committed token is not the step's prediction"
+            );
             let masked = cur.eq(MASK).sum_dim_intlist(1, false, Kind::Int64);
             let want = remaining_after(schedule, &n, s + 1, steps);
             assert_eq!(
@@ -251,8 +299,6 @@ fn sampler_copies_through_and_follows_the_schedule() {
                 "{schedule:?} step {}",
                 s + 1
             );
-            // PAD and MASK are never predicted into a response position.
-            assert!(bool::try_from(cur.ge(2).logical_or(&cur.eq(MASK)).all()).unwrap());
             prev = cur.shallow_clone();
         }
         assert!(bool::try_from(out.tokens.ne(MASK).all()).unwrap());

@@ -153,13 +153,24 @@ fn killed_trainer_is_resumable_and_rerun_finishes_only_missing_runs() {
     );
 }
 
+/// SIGTERM to `sweep run` stops the trainer with a checkpoint (the run stays
+/// `running`, "stopped; resumable", and the runner exits non-zero saying how
+/// to resume); running the sweep again resumes from that step and finishes.
+///
+/// Deterministic: the trainer is frozen (SIGSTOP) as soon as it has written
+/// a checkpoint, so it cannot finish before the runner forwards the stop;
+/// it is let go (SIGCONT) once that signal is pending on it. Rejects a
+/// runner that does not forward the stop, a trainer that stops without a
+/// checkpoint or marks the run failed or done, and a rerun that starts over
+/// instead of resuming.
 #[test]
 fn sigterm_to_the_runner_checkpoints_and_rerun_resumes() {
+    let steps = 150;
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("local_term.toml");
     std::fs::write(
         &file,
-        sweep_text("local_term", 300).replace("seeds = [0, 1, 2]", "seeds = [5]"),
+        sweep_text("local_term", steps).replace("seeds = [0, 1, 2]", "seeds = [5]"),
     )
     .unwrap();
     let results = tmp.path().join("results");
@@ -171,28 +182,62 @@ fn sigterm_to_the_runner_checkpoints_and_rerun_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut trainer: Option<(PathBuf, u32)> = None;
     wait_until("a checkpoint", Duration::from_secs(120), || {
-        results.exists()
-            && run_dirs(&results)
-                .iter()
-                .any(|d| has_checkpoint(d) && trainer_pid(d).is_some())
+        if !results.exists() {
+            return false;
+        }
+        for d in run_dirs(&results) {
+            if d.join("ckpt/last.json").exists() {
+                if let Some(pid) = trainer_pid(&d) {
+                    trainer = Some((d, pid));
+                    return true;
+                }
+            }
+        }
+        false
     });
-    let run = run_dirs(&results).remove(0);
+    let (run, pid) = trainer.unwrap();
+    // Should an assertion fail before the runner exits, end it and its trainer.
+    let mut stray = KillOnPanic(vec![runner.id(), pid]);
+    let frozen = Frozen::stop(pid);
+    let at_freeze = checkpoint_step(&run);
+    let st = state_of(&run);
+    assert!(
+        at_freeze < steps as u64 && st["state"] == "running" && st["reason"] == "",
+        "the trainer finished before it could be stopped (raise train.steps): \
+         checkpoint at step {at_freeze} of {steps}, status {st}"
+    );
     unsafe { libc_kill(runner.id() as i32, 15) };
+    wait_until(
+        "the runner to forward the stop to the trainer",
+        Duration::from_secs(30),
+        || signal_pending(pid, 10),
+    );
+    drop(frozen);
     let out = runner.wait_with_output().unwrap();
+    stray.0.clear();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Training may have just finished; otherwise the run stopped with a checkpoint.
-    if !out.status.success() {
-        assert!(
-            stderr.contains("interrupted") && stderr.contains("again to resume"),
-            "{stderr}"
-        );
-        assert_ne!(
-            state_of(&run)["state"],
-            "failed",
-            "a preempted run is not failed"
-        );
-    }
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("again to resume"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("stopped with a checkpoint"), "{stdout}");
+    let st = state_of(&run);
+    assert_eq!(st["state"], "running", "a preempted run is resumable: {st}");
+    assert_eq!(st["reason"], "stopped; resumable", "{st}");
+    let stopped = checkpoint_step(&run);
+    assert_eq!(st["step"], stopped, "{st}");
+    assert!(
+        at_freeze <= stopped && stopped < steps as u64,
+        "stopped at {stopped}, frozen after {at_freeze}"
+    );
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains(&format!("stopped at step {stopped}")), "{log}");
+    assert!(!run.join("eval.csv").exists());
+
     let out = Command::new(BIN)
         .args(["sweep", "run", "--results"])
         .arg(&results)
@@ -205,7 +250,68 @@ fn sigterm_to_the_runner_checkpoints_and_rerun_resumes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(state_of(&run)["state"], "done");
+    assert_eq!(state_of(&run)["step"], steps);
     assert!(run.join("eval.csv").exists());
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert_eq!(log.matches(" train --config ").count(), 2, "{log}");
+    assert!(log.contains(&format!("resumed at step {stopped}")), "{log}");
+}
+
+/// The step of a run's newest checkpoint (`ckpt/last.json`).
+fn checkpoint_step(run: &Path) -> u64 {
+    let text = std::fs::read_to_string(run.join("ckpt/last.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["step"].as_u64().unwrap()
+}
+
+/// Whether signal `sig` is pending on process `pid` (/proc/PID/status).
+fn signal_pending(pid: u32, sig: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().any(|l| {
+        (l.starts_with("ShdPnd:") || l.starts_with("SigPnd:"))
+            && u64::from_str_radix(l[7..].trim(), 16).is_ok_and(|m| m & (1 << (sig - 1)) != 0)
+    })
+}
+
+/// Processes SIGKILLed when this is dropped during a panic.
+struct KillOnPanic(Vec<u32>);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in &self.0 {
+                unsafe { libc_kill(pid as i32, 9) };
+            }
+        }
+    }
+}
+
+/// A process stopped with SIGSTOP until this is dropped (SIGCONT).
+struct Frozen(u32);
+
+impl Frozen {
+    fn stop(pid: u32) -> Frozen {
+        assert_eq!(unsafe { libc_kill(pid as i32, 19) }, 0, "SIGSTOP {pid}");
+        // Stopped once /proc says so (state T).
+        wait_until("the trainer to stop", Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('T')
+                })
+                .unwrap_or(true)
+        });
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        unsafe { libc_kill(self.0 as i32, 18) };
+    }
 }
 
 extern "C" {

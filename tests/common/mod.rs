@@ -74,3 +74,10 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The shared folder (`TRLDM_SHARED`, else ../shared): real puzzles under data/.
+pub fn shared_dir() -> PathBuf {
+    std::env::var("TRLDM_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
