@@ -349,6 +349,25 @@ pub fn load_splits(cfg: &RunConfig) -> Result<(Vec<Pair>, Vec<Pair>)> {
         t.data_seed ^ 0x7E57_7E57_7E57_7E57,
         "task.test_csv",
     )?;
+    // The augmented set is held in memory: refuse one that cannot fit.
+    let base = if t.subsample == 0 {
+        train.len()
+    } else {
+        t.subsample.min(train.len())
+    };
+    let bytes = base as f64 * t.augment as f64 * (2.0 * cfg.cells() as f64 + 64.0);
+    if let Some(avail) = crate::util::mem_available() {
+        if bytes > avail as f64 / 2.0 {
+            bail!(
+                "task.augment = {}: {} puzzles x {} copies need about {:.1} GiB, more than half the {:.1} GiB this machine has available",
+                t.augment,
+                base,
+                t.augment,
+                bytes / (1u64 << 30) as f64,
+                avail as f64 / (1u64 << 30) as f64
+            );
+        }
+    }
     let train = if cfg.task.kind == Puzzle::Sudoku && (t.subsample > 0 || t.augment > 1) {
         let k = if t.subsample == 0 {
             train.len()

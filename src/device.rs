@@ -11,7 +11,7 @@ use tch::Device;
 /// `train.device`.
 pub fn start(cfg: &RunConfig) -> Result<Device> {
     crate::amp::check(&cfg.train)?;
-    apply_threads(cfg);
+    apply_threads(cfg)?;
     resolve_device(&cfg.train.device)
 }
 
@@ -36,9 +36,19 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
     Ok(Device::Cuda(index))
 }
 
-/// Applies `train.threads` (0 leaves libtorch's default).
-pub fn apply_threads(cfg: &RunConfig) {
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
+/// Applies `train.threads` (0 leaves libtorch's default). More than 8 per
+/// core is refused: it never helps, and libtorch hangs creating 100,000.
+pub fn apply_threads(cfg: &RunConfig) -> Result<()> {
+    let threads = cfg.train.threads;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads > 8 * cores.max(8) {
+        bail!(
+            "train.threads = {threads}: this machine has {cores} cores; use at most {} (0 = libtorch's default)",
+            8 * cores.max(8)
+        );
     }
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    Ok(())
 }

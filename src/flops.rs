@@ -1,5 +1,6 @@
 //! The one FLOP model of trldm: used by `trldm bench train` (achieved
-//! FLOP/s, MFU), by `trldm sweep plan` (GPU-hours) and nowhere else.
+//! FLOP/s, MFU), by `trldm sweep plan` (GPU-hours) and, for its parameter
+//! count, by the memory check before a model is built.
 //!
 //! Counted the usual way (Kaplan et al. 2020): a matrix product with N
 //! parameters costs 2·N per token forward and 4·N backward; attention's

@@ -86,6 +86,56 @@ pub fn on_path(prog: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The memory this machine can still give (MemAvailable of /proc/meminfo),
+/// in bytes; None where it cannot be read.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// An advisory lock on a folder (`<dir>/.lock`), held while the value
+/// lives: two trldm processes never train into the same run folder or run
+/// the same sweep folder at once. The file holds the owner's pid.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+/// Takes the lock of `dir` (created if missing), or says who holds it.
+/// `what` names the work (`training`, `a sweep`) in the message.
+pub fn lock_folder(dir: &Path, what: &str) -> Result<FolderLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let path = dir.join(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("{}: cannot open", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let owner = std::fs::read_to_string(&path).unwrap_or_default();
+            let owner = owner.trim();
+            anyhow::bail!(
+                "{} is in use: another trldm process{} is {what} there; wait for it to end or stop it first (lock: {})",
+                dir.display(),
+                if owner.is_empty() { String::new() } else { format!(" (pid {owner})") },
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("{}: cannot lock", path.display()))
+        }
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(FolderLock { _file: file })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +151,17 @@ mod tests {
         assert_eq!(did_you_mean("zzzz", &known), "");
         assert!(on_path("sh").is_some());
         assert!(on_path("no-such-program-trldm").is_none());
+    }
+
+    #[test]
+    fn a_folder_lock_is_exclusive_and_released_on_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let held = lock_folder(&dir, "training").unwrap();
+        let e = lock_folder(&dir, "training").unwrap_err().to_string();
+        assert!(e.contains("is in use: another trldm process (pid "), "{e}");
+        assert!(e.contains(&std::process::id().to_string()), "{e}");
+        drop(held);
+        lock_folder(&dir, "training").unwrap();
     }
 }

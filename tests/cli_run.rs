@@ -362,3 +362,95 @@ fn closed_pipes_end_quietly_and_training_goes_on() {
     let st = std::fs::read_to_string(run_dir.join("status.json")).unwrap();
     assert!(st.contains("\"done\""), "{st}");
 }
+
+/// Requests that would exhaust the machine end with an error that names the
+/// key (never a libtorch panic or an abort), and the run is marked failed.
+#[test]
+fn runaway_requests_are_refused_not_panicked_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (set, want)) in [
+        ("model.d=1000000000", "is beyond any machine"),
+        ("model.d=65536", "GiB available"),
+        (
+            "train.threads=100000",
+            "train.threads = 100000: this machine has",
+        ),
+        (
+            "task.augment=100000000",
+            "task.augment = 100000000: 64 puzzles x 100000000 copies",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rd = tmp.path().join(format!("r{i}"));
+        let mut args = vec!["train", "--run-dir", rd.to_str().unwrap(), "-q"];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(&["--set", set]);
+        let o = run(&args);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{set}: {out}");
+        assert!(out.contains(want), "{set}: {out}");
+        assert!(!out.contains("panicked"), "{set}: {out}");
+        if rd.join("status.json").exists() {
+            let status = std::fs::read_to_string(rd.join("status.json")).unwrap();
+            assert!(status.contains("\"failed\""), "{set}: {status}");
+        }
+    }
+}
+
+/// A second trainer on a folder that a live trainer holds is refused (and
+/// so is --force, which would move the live run aside).
+#[test]
+fn a_live_run_folder_is_locked_against_a_second_trainer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = tmp.path().join("run");
+    let rds = rd.to_str().unwrap();
+    let mut args = vec!["train", "--run-dir", rds, "-q"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(&["--set", "train.steps=100000"]);
+    /// Kills the live trainer however the test ends.
+    struct Live(std::process::Child);
+    impl Drop for Live {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let live = Live(
+        Command::new(env!("CARGO_BIN_EXE_trldm"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_until(
+        "the first trainer writes train.csv",
+        std::time::Duration::from_secs(60),
+        || rd.join("train.csv").exists(),
+    );
+    for extra in [&["--resume"][..], &["--force"][..]] {
+        let mut second = vec!["train", "--run-dir", rds, "-q"];
+        second.extend_from_slice(TINY);
+        second.extend_from_slice(extra);
+        let o = run(&second);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {out}");
+        assert!(
+            out.contains("is in use: another trldm process (pid"),
+            "{extra:?}: {out}"
+        );
+        assert!(out.contains(&live.0.id().to_string()), "{extra:?}: {out}");
+    }
+    assert!(
+        rd.join("train.csv").exists(),
+        "the live run was moved or deleted"
+    );
+    drop(live);
+    // Once it is gone, the folder can be resumed.
+    let mut again = vec!["train", "--run-dir", rds, "-q", "--resume"];
+    again.extend_from_slice(TINY);
+    let o = run(&again);
+    assert!(o.status.success(), "{}", text(&o));
+}

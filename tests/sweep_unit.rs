@@ -561,6 +561,46 @@ fn a_grid_key_given_twice_in_two_spellings_is_refused() {
     assert!(e.contains("grid key `model.d` is given twice"), "{e}");
 }
 
+/// A grid of 10^8 points (or 10^12 seeds) is refused at once, naming the
+/// sizes, instead of planning for minutes in gigabytes; 100,000 runs pass.
+#[test]
+fn runaway_grids_are_refused_before_expanding() {
+    let list = |n: usize| {
+        let v: Vec<String> = (1..=n).map(|i| (2 * i).to_string()).collect();
+        format!("[{}]", v.join(", "))
+    };
+    let text = format!(
+        "{BASE}[grid]\n\"model.d\" = {0}\n\"model.n_rec\" = {0}\n\"train.lr\" = {1}\n\"train.steps\" = {0}\n",
+        list(100),
+        "[1e-3, 2e-3]"
+    );
+    let start = std::time::Instant::now();
+    let e = err(&text);
+    assert!(
+        start.elapsed().as_secs_f64() < 5.0,
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(e.contains("expands to 2000000 runs"), "{e}");
+    assert!(
+        e.contains("model.d: 100") && e.contains("more than the 100000"),
+        "{e}"
+    );
+    let e = err(&format!("seeds = 1000000000000\n{BASE}"));
+    assert!(
+        e.contains("`seeds = 1000000000000` asks for more than 100000 runs"),
+        "{e}"
+    );
+    // At the limit: counted, not refused (100 x 1000 = 100,000 points).
+    let ok = spec(&format!(
+        "{BASE}[grid]\n\"model.n_rec\" = {}\n\"train.steps\" = {}\n",
+        list(100),
+        list(1000)
+    ))
+    .unwrap();
+    assert_eq!(trldm::sweep::grid::count_upper_bound(&ok), 100_000);
+}
+
 /// `sweep migrate` renames a folder made under the old id rule, and records
 /// `model.state_norm = "none"` in a config.toml written before the key existed
 /// (that run computed no bounding), instead of reading today's default.

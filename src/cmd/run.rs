@@ -78,10 +78,19 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
         .and_then(|v| v.trim().parse::<u32>().ok())
         .is_some_and(|n| n > 0);
     let resume = a.resume || requeued;
-    // Only one rank of a data-parallel run claims (or moves) the folder.
-    if !resume && crate::dist::env_rank() == 0 {
-        claim_fresh_folder(&run, a.force)?;
-    }
+    // Only one rank of a data-parallel run locks and claims (or moves) the
+    // folder; the lock keeps a second trainer (or a --force) off a live run.
+    let _lock = if crate::dist::env_rank() == 0 {
+        let lock = crate::util::lock_folder(&run.root, "training")?;
+        if !resume && claim_fresh_folder(&run, a.force)? {
+            drop(lock);
+            Some(crate::util::lock_folder(&run.root, "training")?)
+        } else {
+            Some(lock)
+        }
+    } else {
+        None
+    };
     if resume {
         if let Some(ck) =
             crate::checkpoint::load(&run.ckpt_dir())?.filter(|ck| !ck.meta.config.is_empty())
@@ -102,7 +111,12 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
         should_stop,
         quiet: a.quiet,
     };
-    let outcome = match train::train(&cfg, &run, opts) {
+    // A panic (a bug, or libtorch failing) still marks the run failed.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        train::train(&cfg, &run, opts)
+    }))
+    .unwrap_or_else(|panic| Err(anyhow::anyhow!("internal error: {}", panic_text(&*panic))));
+    let outcome = match result {
         Ok(o) => o,
         Err(e) => {
             // Data parallelism: only rank 0 writes the run's files.
@@ -129,6 +143,15 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
     })
 }
 
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
 /// What in a run folder is a researcher's work: checkpoints, the learning
 /// curve, the metrics.
 fn run_results(run: &RunDir) -> Vec<String> {
@@ -151,10 +174,12 @@ fn run_results(run: &RunDir) -> Vec<String> {
 
 /// `trldm train` without `--resume`: refuses a folder that holds results,
 /// or with `--force` moves it aside (never deletes it).
-fn claim_fresh_folder(run: &RunDir, force: bool) -> Result<()> {
+/// Refuses a folder that holds results, or with `force` moves it aside
+/// (returns whether it did).
+fn claim_fresh_folder(run: &RunDir, force: bool) -> Result<bool> {
     let found = run_results(run);
     if found.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     if !force {
         bail!(
@@ -190,7 +215,7 @@ fn claim_fresh_folder(run: &RunDir, force: bool) -> Result<()> {
         "trldm train: --force: moved the old run to {}",
         aside.display()
     );
-    Ok(())
+    Ok(true)
 }
 
 #[derive(Args, Debug)]

@@ -8,7 +8,7 @@ pub mod block;
 pub use crate::config::Variant;
 use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, PosEncoding, RunConfig, StateNorm};
 use crate::data::TaskInfo;
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
 use tch::nn::{self, Module};
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -293,8 +293,51 @@ pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarSto
         height: h as i64,
         width: w as i64,
     };
-    let model = Model::new(&vs.root(), &cfg.model, shape)?;
+    check_memory(cfg, shape, device)?;
+    // libtorch panics when an allocation fails or a size overflows.
+    let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Model::new(&vs.root(), &cfg.model, shape)
+    }))
+    .map_err(|_| {
+        anyhow!(
+            "cannot build the model (model.d = {}, model.layers = {}, model.ffn = {}) on {device:?}: libtorch could not allocate it (see its message above)",
+            cfg.model.d,
+            cfg.model.layers,
+            cfg.model.ffn
+        )
+    })??;
     Ok((vs, model))
+}
+
+/// Refuses a model whose weights, gradients, two AdamW moments and EMA
+/// (5 fp32 copies of every parameter) cannot fit in the memory this
+/// machine has available (on the CPU; a GPU's memory is left to libtorch).
+fn check_memory(cfg: &RunConfig, shape: DataShape, device: Device) -> Result<()> {
+    let d = cfg.model.d as f64;
+    let params = crate::flops::params(cfg) + (shape.vocab as f64 + 1.0) * d * 2.0;
+    let bytes = params * 4.0 * 5.0;
+    if !bytes.is_finite() || bytes > 1e15 {
+        bail!(
+            "model.d = {}, model.layers = {}: {params:.3e} parameters is beyond any machine",
+            cfg.model.d,
+            cfg.model.layers
+        );
+    }
+    if device == Device::Cpu {
+        if let Some(avail) = crate::util::mem_available() {
+            if bytes > avail as f64 {
+                bail!(
+                    "model.d = {}, model.layers = {}: {params:.3e} parameters need about {:.1} GiB \
+                     (weights, gradients, AdamW moments, EMA) but this machine has {:.1} GiB available",
+                    cfg.model.d,
+                    cfg.model.layers,
+                    bytes / (1u64 << 30) as f64,
+                    avail as f64 / (1u64 << 30) as f64
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `model.attn_kernel`: `auto` takes the explicit kernel on the CPU for

@@ -85,8 +85,49 @@ fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
 }
 
 /// Expands a sweep into its runs (checked: types, validation, duplicates).
+/// The most runs one sweep may expand to. Beyond it the plan alone takes
+/// minutes and gigabytes (and no cluster queue takes it): such a file is a
+/// mistake, or several sweeps.
+pub const MAX_RUNS: u64 = 100_000;
+
+/// The number of runs a sweep expands to before `[[exclude]]` (an upper
+/// bound), computed without expanding it.
+pub fn count_upper_bound(spec: &SweepSpec) -> u128 {
+    let points = |g: &BTreeMap<String, Vec<toml::Value>>| {
+        g.values()
+            .fold(1u128, |n, v| n.saturating_mul(v.len() as u128))
+    };
+    let grid = if spec.grid.is_empty() && !spec.include.is_empty() {
+        0
+    } else {
+        points(&spec.grid)
+    };
+    let include = spec
+        .include
+        .iter()
+        .map(points)
+        .fold(0u128, u128::saturating_add);
+    let seeds = spec.seeds.as_ref().map_or(1, |s| s.len() as u128);
+    grid.saturating_add(include).saturating_mul(seeds)
+}
+
 pub fn expand(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
     let origin = &spec.origin;
+    let n = count_upper_bound(spec);
+    if n > MAX_RUNS as u128 {
+        let lists: Vec<String> = spec
+            .grid
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.len()))
+            .collect();
+        bail!(
+            "{origin}: the sweep expands to {n} runs (grid lists {}; {} seeds; {} includes), \
+             more than the {MAX_RUNS} one sweep may hold: shorten the lists or split the sweep",
+            lists.join(", "),
+            spec.seeds.as_ref().map_or(1, |s| s.len()),
+            spec.include.len()
+        );
+    }
     if spec.grid.is_empty() && spec.include.is_empty() && spec.seeds.is_none() {
         bail!(
             "{origin}: the sweep is empty: add `[grid]` keys with lists of values (e.g. `\"model.n_rec\" = [1, 2]`), `[[include]]` points or `seeds`"

@@ -222,6 +222,10 @@ impl SweepSpec {
         }
         let seeds = match root.get("seeds") {
             None => None,
+            Some(toml::Value::Integer(n)) if *n as u64 > super::grid::MAX_RUNS => bail!(
+                "{origin}: `seeds = {n}` asks for more than {} runs (the most one sweep may hold)",
+                super::grid::MAX_RUNS
+            ),
             Some(toml::Value::Integer(n)) if *n >= 1 => Some((0..*n as u64).collect()),
             Some(toml::Value::Array(a)) if !a.is_empty() => {
                 let mut out = Vec::new();

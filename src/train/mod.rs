@@ -98,7 +98,7 @@ impl Trainer {
     /// (from [`Dist::discover`]); the parameters are broadcast from rank 0.
     pub fn with_dist(cfg: &RunConfig, dist: Dist, device: Device) -> Result<Trainer> {
         crate::amp::check(&cfg.train)?;
-        crate::device::apply_threads(cfg);
+        crate::device::apply_threads(cfg)?;
         dist.shard(cfg.train.batch)?;
         let info = TaskInfo::from_config(cfg);
         let (train_pairs, test_pairs) = data::load_splits(cfg)?;
