@@ -1,7 +1,7 @@
 //! The recursive denoiser (Algorithms 1-2) and the sampler (Algorithm 4)
 //! on real libtorch, CPU.
 use tch::{nn, Device, Kind, Tensor};
-use trldm::config::ModelConfig;
+use trldm::config::{BlockKind, ModelConfig, NormPlace, PosEncoding, Variant};
 use trldm::data::{FIRST_CELL, MASK, PAD};
 use trldm::model::{rms, DataShape, Model, State};
 use trldm::sample::{remaining_after, sample, Remask, SampleOptions, Schedule};
@@ -38,11 +38,11 @@ fn tokens(b: i64) -> Tensor {
 #[test]
 fn output_shapes_for_every_option() {
     let mut n = 0;
-    for variant in ["trldm", "trldm-ds", "mdm", "vanilla", "trm"] {
-        for block in ["attention", "mixer"] {
-            for norm in ["pre", "post"] {
-                for pos in ["rope", "learned2d", "none"] {
-                    if block == "mixer" && pos == "rope" {
+    for &variant in Variant::ALL {
+        for &block in BlockKind::ALL {
+            for &norm in NormPlace::ALL {
+                for &pos in PosEncoding::ALL {
+                    if block == BlockKind::Mixer && pos == PosEncoding::Rope {
                         continue;
                     }
                     for (use_y, use_z, kernel) in [
@@ -51,16 +51,15 @@ fn output_shapes_for_every_option() {
                         (false, true, "auto"),
                         (true, false, "auto"),
                     ] {
-                        let recursive = matches!(variant, "trldm" | "trldm-ds" | "trm");
-                        if !(recursive || (use_y && use_z)) {
+                        if !(variant.recursive() || (use_y && use_z)) {
                             continue;
                         }
                         let c = cfg(|c| {
                             c.attn_kernel = kernel.parse().unwrap();
-                            c.variant = variant.parse().unwrap();
-                            c.block = block.parse().unwrap();
-                            c.norm = norm.parse().unwrap();
-                            c.pos = pos.parse().unwrap();
+                            c.variant = variant;
+                            c.block = block;
+                            c.norm = norm;
+                            c.pos = pos;
                             c.use_y = use_y;
                             c.use_z = use_z;
                             c.t_cycles = 2;

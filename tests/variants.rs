@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{Device, Kind, Tensor};
-use trldm::config::RunConfig;
+use trldm::config::{RunConfig, Variant};
 use trldm::train::{loss, Trainer};
 
 fn tiny() -> RunConfig {
@@ -176,17 +176,16 @@ fn a_run_folder_teacher_loads_and_a_self_teacher_adds_nothing() {
 /// Every variant of Tables 1-5 trains on a tiny task and lowers its loss.
 #[test]
 fn every_variant_lowers_its_loss() {
-    for variant in ["trldm", "trldm-ds", "mdm", "vanilla", "trm"] {
+    for &variant in Variant::ALL {
         for (use_y, use_z) in [(true, true), (false, true), (true, false)] {
-            let recursive = matches!(variant, "trldm" | "trldm-ds" | "trm");
-            if !(recursive || (use_y && use_z)) {
+            if !(variant.recursive() || (use_y && use_z)) {
                 continue;
             }
             let mut c = tiny();
-            c.model.variant = variant.parse().unwrap();
+            c.model.variant = variant;
             c.model.use_y = use_y;
             c.model.use_z = use_z;
-            c.train.unroll = if variant == "trldm" { 2 } else { 1 };
+            c.train.unroll = if variant == Variant::Trldm { 2 } else { 1 };
             let mut tr = Trainer::new(&c).unwrap();
             let mut losses = Vec::new();
             while losses.len() < 60 {
@@ -196,7 +195,11 @@ fn every_variant_lowers_its_loss() {
             let last: f64 = losses[50..].iter().sum::<f64>() / 10.0;
             // Deep supervision learns slowest (docs/RECURSION.md); its
             // ablations need 60 minibatches to fall by 15 %.
-            let bound = if variant == "trldm-ds" { 0.85 } else { 0.8 };
+            let bound = if variant == Variant::TrldmDs {
+                0.85
+            } else {
+                0.8
+            };
             assert!(
                 last < bound * first,
                 "{variant} y={use_y} z={use_z}: {first:.4} -> {last:.4}"

@@ -173,6 +173,20 @@ choice! {
 }
 
 choice! {
+    /// `train.ds_start`: where each minibatch's supervision trajectory of
+    /// Algorithm 3 (`trldm-ds`) starts.
+    DsStart {
+        /// Every response position masked (Algorithm 3, line 3, as written).
+        Masked = "masked",
+        /// A fraction t ~ U(eps, 1] of the response masked and the rest
+        /// revealed (Eq. 3's corruption); the supervision steps then go on
+        /// from there with the model's own commits. The first step is thus a
+        /// one-step update of Eq. 3.
+        Random = "random",
+    }
+}
+
+choice! {
     /// `model.state_norm`: how the recursive states are kept bounded over
     /// carried steps.
     ///

@@ -13,7 +13,7 @@ use std::path::Path;
 
 mod choices;
 pub use choices::{
-    AttnKernelChoice, BlockKind, Layout, NormPlace, PosEncoding, Puzzle, Remask, Schedule,
+    AttnKernelChoice, BlockKind, DsStart, Layout, NormPlace, PosEncoding, Puzzle, Remask, Schedule,
     StateNorm, Variant,
 };
 
@@ -142,6 +142,9 @@ pub struct TrainConfig {
     /// instead of the model's low-confidence-remasked predictions, so that
     /// early in training the later supervision steps see right inputs.
     pub ds_reveal_truth: bool,
+    /// Algorithm 3, line 3: where each minibatch's trajectory starts
+    /// (`masked`, as written, or `random`: Eq. 3's corruption); see [`DsStart`].
+    pub ds_start: DsStart,
     /// Distillation (Eq. 8): a teacher run folder or TorchScript file; weight; temperature.
     pub kd_teacher: String,
     pub lambda_kd: f64,
@@ -270,6 +273,7 @@ impl Default for TrainConfig {
             lambda_halt: 0.5,
             min_sup_steps: 2,
             ds_reveal_truth: false,
+            ds_start: DsStart::Masked,
             kd_teacher: String::new(),
             lambda_kd: 0.0,
             kd_temp: 1.0,
@@ -524,6 +528,12 @@ impl RunConfig {
                 "model.variant = \"{}\" is not a diffusion model; train.unroll = {} needs one",
                 m.variant,
                 t.unroll
+            );
+        }
+        if t.ds_start == DsStart::Random && m.variant != Variant::TrldmDs {
+            bail!(
+                "train.ds_start = \"random\" starts Algorithm 3 from a partly masked response, which only model.variant = \"trldm-ds\" trains on, not \"{}\"",
+                m.variant
             );
         }
         if s.halt && !m.variant.deep_supervised() {
@@ -844,6 +854,7 @@ mod tests {
             ("model.norm", &["pre", "post"][..]),
             ("model.pos", &["rope", "learned2d", "none"][..]),
             ("model.state_norm", &["none", "step", "update"][..]),
+            ("train.ds_start", &["masked", "random"][..]),
             ("sample.schedule", &["linear", "cosine"][..]),
             ("sample.remask", &["low_confidence", "random"][..]),
         ] {

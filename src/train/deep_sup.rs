@@ -2,7 +2,8 @@
 //! the TRM baseline (the same loop without diffusion: the input stays fully
 //! masked and every response position is supervised at every step).
 //!
-//! Per minibatch: r = all [MASK], y = e([p, r]), z = 0; for s = 1..N_sup:
+//! Per minibatch: r = all [MASK] (or, with `train.ds_start = "random"`,
+//! Eq. 3's corruption of the answer), y = e([p, r]), z = 0; for s = 1..N_sup:
 //! deep recursion (line 6), loss on the positions masked now (Eq. 3, line 9)
 //! plus λ_halt · BCE(h_θ(y), 1[r̂ = r_0]) (line 11), one optimizer update
 //! (line 12); samples with h_θ(y) > τ leave (line 13, after at least
@@ -17,6 +18,7 @@
 //! whose rows have all halted keeps one row with loss weight 0 so that it
 //! still joins every gradient all-reduce.
 use super::{loss, Trainer};
+use crate::config::DsStart;
 use crate::data::{Batch, MASK};
 use crate::model::{State, Variant};
 use crate::sample::{commit, predict, remaining_after};
@@ -34,11 +36,20 @@ pub fn minibatch(
     let cfg = tr.cfg.train.clone();
     let diffusion = tr.model.variant == Variant::TrldmDs;
     let schedule = tr.cfg.sample.schedule;
-    let mut tokens = batch.input.shallow_clone();
+    // Line 3: r = all [MASK] (as written), or Eq. 3's corruption.
+    let mut tokens = if diffusion && cfg.ds_start == DsStart::Random {
+        tr.random_mask(batch).0
+    } else {
+        batch.input.shallow_clone()
+    };
     let mut target = batch.target.shallow_clone();
     let mut resp = batch.resp.shallow_clone();
     let mut weight = batch.weight.shallow_clone();
-    let mut n = resp.sum_dim_intlist(1, false, Kind::Int64);
+    // The schedule spreads the commits over the positions masked at the start.
+    let mut n = tokens
+        .eq(MASK)
+        .logical_and(&resp)
+        .sum_dim_intlist(1, false, Kind::Int64);
     let mut state: Option<State> = None;
     let mut norms = Vec::new();
     let mut last_loss = f64::NAN;

@@ -351,9 +351,10 @@ impl Trainer {
             .expect("train.batch divisible by the world size (checked in Trainer::with_dist)")
     }
 
-    /// Eq. 3 on one minibatch, with `train.unroll` denoising steps whose
-    /// (y, z) are carried and detached between steps (Tables 4-5).
-    fn one_step_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
+    /// Eq. 3's corruption of a minibatch: t ~ U(eps, 1] per row, each
+    /// response position masked with probability t (drawn from the step's
+    /// random stream 1). Returns the tokens and t [B].
+    pub(crate) fn random_mask(&self, batch: &Batch) -> (Tensor, Tensor) {
         let mut rng = step_rng(self.cfg.seed, self.step, 1);
         let (b, l) = batch.target.size2().expect("[B, L]");
         let eps = self.cfg.train.eps;
@@ -375,7 +376,13 @@ impl Trainer {
         let t = Tensor::from_slice(t).to_device(self.device);
         let u = Tensor::from_slice(u).view([b, l]).to_device(self.device);
         let mask = u.lt_tensor(&t.unsqueeze(1)).logical_and(&batch.resp);
-        let mut tokens = batch.target.masked_fill(&mask, MASK);
+        (batch.target.masked_fill(&mask, MASK), t)
+    }
+
+    /// Eq. 3 on one minibatch, with `train.unroll` denoising steps whose
+    /// (y, z) are carried and detached between steps (Tables 4-5).
+    fn one_step_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
+        let (mut tokens, t) = self.random_mask(batch);
         let l_r = batch
             .resp
             .sum_dim_intlist(1, false, Kind::Float)
