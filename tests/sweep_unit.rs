@@ -484,6 +484,28 @@ fn committed_sweeps_keep_their_run_ids() {
     }
 }
 
+/// The paper sweeps sample every TR-LDM model on the state trajectory it
+/// was trained on (docs/RECURSION.md): no run draws a trajectory warning.
+#[test]
+fn paper_sweeps_sample_on_the_trajectory_they_train() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for t in 1..=5 {
+        let file = root.join(format!("sweeps/paper/table{t}.toml"));
+        let sweep = Sweep::load(&file, Some(Path::new("/nonexistent"))).unwrap();
+        for r in &sweep.runs {
+            assert_eq!(
+                r.config.trajectory_warning(),
+                None,
+                "table{t}: {:?}",
+                r.point
+            );
+            checked += usize::from(r.config.model.variant == Variant::Trldm);
+        }
+    }
+    assert!(checked > 100, "{checked} TR-LDM runs checked");
+}
+
 /// Hostile `[slurm]` values: a newline in any value that becomes an
 /// `#SBATCH` line is refused at load, naming the key; a results path with
 /// spaces and quotes stays one `--output` value, and the script is valid bash
