@@ -258,3 +258,36 @@ fn cadence_fires_on_every_crossed_multiple_under_deep_supervision() {
     // Multiples of 7 are crossed at 8, 16 and 22 (21); the last is the final save.
     assert_eq!(ckpts, vec![8, 16, 22]);
 }
+
+/// Prop. 2 measured (`trldm theory gradient`): with one step there is no
+/// carried state, so detached and full gradients agree exactly; over three
+/// steps full backpropagation through the carried (y, z) adds a part the
+/// detached rule leaves out; the inter-step α is a finite positive number;
+/// settings where the comparison is empty by construction are refused.
+#[test]
+fn detached_and_full_gradients_agree_only_without_a_carried_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = tiny(tmp.path());
+    c.model.variant = trldm::config::Variant::TrldmDs;
+    let tr = Trainer::new(&c).unwrap();
+    let vars = tr.vs.trainable_variables();
+    let rows = trldm::theory::gradient_bias(&tr.model, &vars, &c, &tr.test, 8, 3).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        (rows[0].cosine - 1.0).abs() < 1e-9 && rows[0].rel_diff < 1e-9,
+        "{:?}",
+        rows[0]
+    );
+    assert!(rows[0].alpha_step.is_nan());
+    for r in &rows[1..] {
+        assert!(r.rel_diff > 1e-4 && r.cosine < 1.0 - 1e-9, "{r:?}");
+        assert!(r.alpha_step.is_finite() && r.alpha_step > 0.0, "{r:?}");
+        assert!(r.norm_full > 0.0 && r.norm_detached > 0.0, "{r:?}");
+    }
+    let mut t2 = c.clone();
+    t2.model.t_cycles = 2;
+    let e = trldm::theory::gradient_bias(&tr.model, &vars, &t2, &tr.test, 8, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("equal by construction"), "{e}");
+}
