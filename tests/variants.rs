@@ -34,7 +34,7 @@ fn deep_sup_without_halting_makes_exactly_n_sup_updates() {
     c.train.n_sup = 3;
     let mut tr = Trainer::new(&c).unwrap();
     for k in 1..=3u64 {
-        let (_, norms) = tr.train_step(false).unwrap();
+        let (_, norms) = tr.train_step().unwrap();
         assert_eq!(norms.len(), 3);
         assert_eq!(tr.step, 3 * k);
         assert_eq!(tr.opt.t, 3 * k as i64);
@@ -51,11 +51,11 @@ fn deep_sup_with_tau_zero_makes_the_minimum_steps() {
         // τ = 0 is refused in a config file; set it here to test the loop.
         c.train.halt_tau = 0.0;
         let mut tr = Trainer::new(&c).unwrap();
-        let (_, norms) = tr.train_step(false).unwrap();
+        let (_, norms) = tr.train_step().unwrap();
         assert_eq!(norms.len(), 2, "{variant}");
         c.train.min_sup_steps = 1;
         let mut tr = Trainer::new(&c).unwrap();
-        assert_eq!(tr.train_step(false).unwrap().1.len(), 1, "{variant}");
+        assert_eq!(tr.train_step().unwrap().1.len(), 1, "{variant}");
     }
 }
 
@@ -120,12 +120,12 @@ fn a_torchscript_teacher_loads_and_distils() {
         .logits(&Tensor::ones([2, 25], (Kind::Int64, Device::Cpu)))
         .unwrap();
     assert_eq!(logits.size(), vec![2, 25, 7]);
-    let (l0, _) = tr.train_step(false).unwrap();
+    let (l0, _) = tr.train_step().unwrap();
     // The KD term adds to Eq. 3: the same step without a teacher has a lower loss.
     let mut c0 = c.clone();
     c0.train.lambda_kd = 0.0;
     let mut tr0 = Trainer::new(&c0).unwrap();
-    let (l1, _) = tr0.train_step(false).unwrap();
+    let (l1, _) = tr0.train_step().unwrap();
     assert!(l0 > l1 + 1e-4, "with KD {l0}, without {l1}");
 
     // A teacher with another vocabulary is refused.
@@ -189,7 +189,7 @@ fn every_variant_lowers_its_loss() {
             let mut tr = Trainer::new(&c).unwrap();
             let mut losses = Vec::new();
             while losses.len() < 60 {
-                losses.push(tr.train_step(false).unwrap().0);
+                losses.push(tr.train_step().unwrap().0);
             }
             let first: f64 = losses[..10].iter().sum::<f64>() / 10.0;
             let last: f64 = losses[50..].iter().sum::<f64>() / 10.0;

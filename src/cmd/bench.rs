@@ -259,7 +259,7 @@ impl Trainer {
     /// Runs `n` training updates without logging or checkpoints (benchmarks).
     pub fn bench_steps(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
-            self.train_step(false).map_err(|r| anyhow::anyhow!(r))?;
+            self.train_step()?;
         }
         Ok(())
     }

@@ -17,7 +17,7 @@
 //! that the averaged gradient is the one of the mean over all rows. A rank
 //! whose rows have all halted keeps one row with loss weight 0 so that it
 //! still joins every gradient all-reduce.
-use super::{loss, Trainer};
+use super::{loss, Diverged, Trainer};
 use crate::config::DsStart;
 use crate::data::{Batch, MASK};
 use crate::model::{State, Variant};
@@ -31,8 +31,7 @@ pub fn minibatch(
     tr: &mut Trainer,
     batch: &Batch,
     max_steps: u64,
-    inject_nan: bool,
-) -> (f64, Result<Vec<f64>, String>) {
+) -> (f64, Result<Vec<f64>, Diverged>) {
     let cfg = tr.cfg.train.clone();
     let diffusion = tr.model.variant == Variant::TrldmDs;
     let schedule = tr.cfg.sample.schedule;
@@ -77,9 +76,6 @@ pub fn minibatch(
         let main = main + tr.kd_term(&tokens, &out.logits, &masked, &t, &l_r);
         let correct = loss::exact_match(&out.logits.detach(), &target, &resp);
         let mut total = main + loss::halt_loss(&out.halt_logit, &correct) * cfg.lambda_halt;
-        if inject_nan && s == 1 {
-            total *= f64::NAN;
-        }
         if dp && cfg.halting {
             let n_here = if placeholder {
                 0.0
@@ -115,7 +111,7 @@ pub fn minibatch(
             match tr.dist.sum_f64(&[here]) {
                 Ok(v) if v[0] == 0.0 => break,
                 Ok(v) => n_all = v[0],
-                Err(e) => return (last_loss, Err(format!("{e:#}"))),
+                Err(e) => return (last_loss, Err(Diverged(format!("{e:#}")))),
             }
             if here == 0.0 {
                 placeholder = true;

@@ -35,6 +35,20 @@ pub enum Outcome {
     Stopped { step: u64 },
 }
 
+/// Why training must stop: a non-finite loss, an exploding gradient, or
+/// ranks that no longer agree (data parallelism). The last good checkpoint
+/// is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diverged(pub String);
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Diverged {}
+
 /// Knobs of one `train` call that are not part of the run's config.
 #[derive(Default)]
 pub struct TrainOptions {
@@ -85,6 +99,8 @@ pub struct Trainer {
     /// The sampler's options: the unrolled training trajectory follows its
     /// state resets.
     pub sample_opts: crate::sample::SampleOptions,
+    /// Testing aid: the loss of this update (1-based) becomes NaN.
+    pub inject_nan_at: Option<u64>,
 }
 
 impl Trainer {
@@ -127,6 +143,7 @@ impl Trainer {
             dist,
             synced_loss: f64::NAN,
             sample_opts: crate::sample::SampleOptions::from_config(&cfg.sample),
+            inject_nan_at: None,
         })
         .and_then(|mut tr| {
             tr.sync_from_root()?;
@@ -234,29 +251,38 @@ impl Trainer {
 
     /// One optimizer update from a loss: backward, gradient norm, clip, AdamW, EMA.
     /// Returns the gradient norm before clipping, or the reason to stop.
-    fn update(&mut self, loss: &Tensor, lr: f64) -> std::result::Result<f64, String> {
+    fn update(&mut self, loss: &Tensor, lr: f64) -> std::result::Result<f64, Diverged> {
+        let nan = self.inject_nan_at == Some(self.step + 1);
+        let loss = &if nan {
+            loss * f64::NAN
+        } else {
+            loss.shallow_clone()
+        };
+        let stop = |reason: String| Err(Diverged(reason));
         if self.dist.is_active() {
             // Data parallelism: backward first, then average gradients (and
             // the loss) over the ranks, so that every rank takes the same
             // decision (finite loss, gradient norm) and the same step.
             self.opt.zero_grad();
             loss.backward();
-            let lv = self.sync_grads(loss).map_err(|e| format!("{e:#}"))?;
+            let lv = self
+                .sync_grads(loss)
+                .map_err(|e| Diverged(format!("{e:#}")))?;
             self.synced_loss = lv;
             if !lv.is_finite() {
-                return Err(format!("loss is {lv} at step {}", self.step + 1));
+                return stop(format!("loss is {lv} at step {}", self.step + 1));
             }
         } else {
             let lv = f64::try_from(loss).unwrap_or(f64::NAN);
             if !lv.is_finite() {
-                return Err(format!("loss is {lv} at step {}", self.step + 1));
+                return stop(format!("loss is {lv} at step {}", self.step + 1));
             }
             self.opt.zero_grad();
             loss.backward();
         }
         let gn = self.opt.grad_norm();
         if !gn.is_finite() || gn > self.cfg.train.max_grad_norm {
-            return Err(format!(
+            return stop(format!(
                 "gradient norm {gn:.3e} at step {} (limit train.max_grad_norm = {:.1e})",
                 self.step + 1,
                 self.cfg.train.max_grad_norm
@@ -271,7 +297,7 @@ impl Trainer {
         if self.dist.check {
             self.dist
                 .check_identical(&self.opt.params, self.step)
-                .map_err(|e| format!("{e:#}"))?;
+                .map_err(|e| Diverged(format!("{e:#}")))?;
         }
         Ok(gn)
     }
@@ -300,15 +326,15 @@ impl Trainer {
     /// One minibatch of training: one update (one-step and vanilla) or up to
     /// N_sup updates (Algorithm 3). Returns the loss and the gradient norms,
     /// or why the run diverged.
-    pub fn train_step(&mut self, inject_nan: bool) -> std::result::Result<(f64, Vec<f64>), String> {
+    pub fn train_step(&mut self) -> std::result::Result<(f64, Vec<f64>), Diverged> {
         let lr = lr_at(&self.cfg.train, self.step as usize);
         let batch = self.minibatch();
         let loss = match self.model.variant {
-            Variant::Trldm | Variant::Mdm => self.one_step_loss(&batch, inject_nan),
-            Variant::Vanilla => self.vanilla_loss(&batch, inject_nan),
+            Variant::Trldm | Variant::Mdm => self.one_step_loss(&batch),
+            Variant::Vanilla => self.vanilla_loss(&batch),
             Variant::TrldmDs | Variant::Trm => {
                 let max = self.cfg.train.steps as u64;
-                let (lv, res) = deep_sup::minibatch(self, &batch, max, inject_nan);
+                let (lv, res) = deep_sup::minibatch(self, &batch, max);
                 return res.map(|g| (lv, g));
             }
         };
@@ -381,7 +407,7 @@ impl Trainer {
 
     /// Eq. 3 on one minibatch, with `train.unroll` denoising steps whose
     /// (y, z) are carried and detached between steps (Tables 4-5).
-    fn one_step_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
+    fn one_step_loss(&self, batch: &Batch) -> Tensor {
         let (mut tokens, t) = self.random_mask(batch);
         let l_r = batch
             .resp
@@ -424,12 +450,7 @@ impl Trainer {
             }
         }
         drop(state);
-        let total = total / k as f64;
-        if inject_nan {
-            total * f64::NAN
-        } else {
-            total
-        }
+        total / k as f64
     }
 
     /// λ_KD · Eq. 8 against the teacher on the same masked input (0 without a teacher).
@@ -455,20 +476,15 @@ impl Trainer {
 
     /// The direct-prediction baseline: cross-entropy on every response
     /// position from the fully masked input, in one pass.
-    fn vanilla_loss(&self, batch: &Batch, inject_nan: bool) -> Tensor {
+    fn vanilla_loss(&self, batch: &Batch) -> Tensor {
         let out = self.forward(&batch.input, None);
         let l_r = batch
             .resp
             .sum_dim_intlist(1, false, Kind::Float)
             .clamp_min(1.0);
         let t = l_r.ones_like();
-        let l = loss::response_ce(&out.logits, &batch.target, &batch.resp, &batch.weight)
-            + self.kd_term(&batch.input, &out.logits, &batch.resp, &t, &l_r);
-        if inject_nan {
-            l * f64::NAN
-        } else {
-            l
-        }
+        loss::response_ce(&out.logits, &batch.target, &batch.resp, &batch.weight)
+            + self.kd_term(&batch.input, &out.logits, &batch.resp, &t, &l_r)
     }
 
     /// A forward pass under the run's bf16 autocast (src/amp.rs).
@@ -565,6 +581,7 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
         }
     }
     let mut tr = Trainer::with_dist(cfg, dist, device)?;
+    tr.inject_nan_at = opts.inject_nan_at;
     let res = train_rank(&mut tr, cfg, run, &opts);
     if let Err(e) = &res {
         // An error on one rank would leave the others waiting in a collective.
@@ -685,10 +702,9 @@ fn train_loop(
         }
         let lr = lr_at(&cfg.train, tr.step as usize);
         let before = tr.step;
-        let inject = opts.inject_nan_at == Some(tr.step + 1);
-        let (loss_v, gns) = match tr.train_step(inject) {
+        let (loss_v, gns) = match tr.train_step() {
             Ok(r) => r,
-            Err(reason) => {
+            Err(Diverged(reason)) => {
                 return Ok(Outcome::Diverged {
                     step: tr.step,
                     reason,
