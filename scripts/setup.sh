@@ -2,13 +2,14 @@
 # Sets up what trldm needs to build and test on a Debian machine:
 #   scripts/setup.sh          project-local venv with torch==2.11.0 (libtorch for tch 0.24)
 #   scripts/setup.sh --system also Debian packages for the cluster tests
-#                             (SLURM, munge, PMIx, OpenMPI, libclang for rsmpi's bindgen)
+#                             (SLURM, munge, PMIx, OpenMPI, libclang for rsmpi's bindgen;
+#                             pdflatex + booktabs to compile the report's LaTeX tables)
 # Both steps are skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--system" ]; then
-  pkgs="slurm-wlm munge libpmix2 openmpi-bin libopenmpi-dev libclang-dev pkg-config"
+  pkgs="slurm-wlm munge libpmix2 openmpi-bin libopenmpi-dev libclang-dev pkg-config texlive-latex-recommended"
   missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then
