@@ -16,16 +16,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    {
+    let written = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("{}: cannot create", tmp.display()))?;
         f.write_all(bytes)
-            .with_context(|| format!("{}: cannot write", tmp.display()))?;
-        f.sync_all().ok();
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        // A full disk may only show when the data reaches it.
+        f.sync_all()
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("{}: cannot rename into place", path.display()))
+    })();
+    if written.is_err() {
+        // Nothing half-written stays behind; the old file is untouched.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("{}: cannot rename into place", path.display()))?;
-    Ok(())
+    written
 }
 
 /// Keeps freed memory in the process heap instead of returning it to the

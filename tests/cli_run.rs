@@ -454,3 +454,45 @@ fn a_live_run_folder_is_locked_against_a_second_trainer() {
     let o = run(&again);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A resume with other settings records what changed, and from which step,
+/// beside config.toml (which then holds the new settings).
+#[test]
+fn a_resume_with_changed_settings_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = tmp.path().join("run");
+    let rds = rd.to_str().unwrap();
+    let mut args = vec!["train", "--run-dir", rds, "-q", "--no-eval"];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!rd.join("config_changes.csv").exists());
+    let mut again = args.clone();
+    again.extend_from_slice(&[
+        "--resume",
+        "--set",
+        "train.steps=15",
+        "--set",
+        "train.lr=5e-4",
+    ]);
+    let o = run(&again);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("with changed settings: train.lr 0.001 -> 0.0005, train.steps 12 -> 15"),
+        "{out}"
+    );
+    let csv = std::fs::read_to_string(rd.join("config_changes.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "step,key,old,new");
+    assert!(
+        lines[1].ends_with(",train.lr,\"0.001\",\"0.0005\""),
+        "{csv}"
+    );
+    assert!(lines[2].ends_with(",train.steps,\"12\",\"15\""), "{csv}");
+    assert_eq!(lines.len(), 3, "{csv}");
+    let step: u64 = lines[1].split(',').next().unwrap().parse().unwrap();
+    assert!(step > 0 && step <= 12, "{csv}");
+    let cfg = std::fs::read_to_string(rd.join("config.toml")).unwrap();
+    assert!(cfg.contains("steps = 15"), "{cfg}");
+}

@@ -236,3 +236,35 @@ fn impossible_maze_requests_are_refused_not_looped_on() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("task (height, width, wall_min, wall_max, min_path_len): min_path_len 1000 is impossible in a 5x5 maze"), "{}", text(&o));
 }
+
+/// A write that fails for lack of space (here a file-size limit, EFBIG, the
+/// same path as ENOSPC) ends with an error naming the file, leaves the old
+/// file as it was and no temp file behind.
+#[test]
+fn a_failed_write_keeps_the_old_file_and_leaves_no_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mazes.csv");
+    std::fs::write(&out, "old contents\n").unwrap();
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 4; exec '{}' data gen maze --size 9 --min-path-len 8 --count 2000 --out '{}'",
+            env!("CARGO_BIN_EXE_trldm"),
+            out.display()
+        ))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("mazes.csv: cannot write"), "{text}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old contents\n");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(left, ["mazes.csv"], "{left:?}");
+}

@@ -102,6 +102,13 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
                     run.ckpt_dir().display()
                 );
             }
+            // Other settings may change on resume (a longer schedule, a new
+            // eval); config.toml then holds the new ones, so the change and
+            // its step are recorded beside it.
+            let changes = cfg.changes_from(&saved);
+            if !changes.is_empty() && crate::dist::env_rank() == 0 {
+                record_changes(&run, ck.meta.step, &changes)?;
+            }
         }
     }
     let opts = TrainOptions {
@@ -141,6 +148,27 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
         }
         Outcome::Diverged { .. } => EXIT_DIVERGED,
     })
+}
+
+/// Appends `step,key,old,new` rows to `<run>/config_changes.csv` and says so.
+fn record_changes(run: &RunDir, step: u64, changes: &[(String, String, String)]) -> Result<()> {
+    let path = run.root.join("config_changes.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|_| "step,key,old,new\n".into());
+    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    for (key, old, new) in changes {
+        text += &format!("{step},{key},{},{}\n", quote(old), quote(new));
+    }
+    crate::util::write_atomic(&path, text.as_bytes())?;
+    let list: Vec<String> = changes
+        .iter()
+        .map(|(k, o, n)| format!("{k} {o} -> {n}"))
+        .collect();
+    crate::say!(
+        "trldm train: resuming at step {step} with changed settings: {} (recorded in {})",
+        list.join(", "),
+        path.display()
+    );
+    Ok(())
 }
 
 /// The message of a caught panic.

@@ -363,6 +363,20 @@ impl RunConfig {
         )
     }
 
+    /// The settings that differ from `old`, as (key, old value, new value),
+    /// sorted by key (e.g. what a resume with other `train.*` values changes).
+    pub fn changes_from(&self, old: &RunConfig) -> Vec<(String, String, String)> {
+        let new = flatten(&toml::Value::try_from(self).expect("config serializes"));
+        let old = flatten(&toml::Value::try_from(old).expect("config serializes"));
+        new.iter()
+            .filter(|(k, v)| old.get(*k) != Some(v) && k.as_str() != "name")
+            .map(|(k, v)| {
+                let before = old.get(k).map(|o| o.to_string()).unwrap_or_default();
+                (k.clone(), before, v.to_string())
+            })
+            .collect()
+    }
+
     /// Applies `key=value` overrides (dotted keys, TOML values; a bare word
     /// is taken as a string) and re-validates.
     pub fn with_overrides(&self, sets: &[String]) -> Result<RunConfig> {
