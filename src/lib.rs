@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod dist;
+pub mod dotted;
 pub mod eval;
 pub mod flops;
 pub mod model;

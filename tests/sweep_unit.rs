@@ -76,6 +76,14 @@ fn include_and_exclude() {
     // An exclude on a base key (not in the grid) compares the resolved value.
     let text = format!("{BASE}[grid]\n\"model.n_rec\" = [1, 2]\n[[exclude]]\n\"model.d\" = 32\n\"model.n_rec\" = 2\n");
     assert_eq!(expand(&spec(&text).unwrap()).unwrap().len(), 1);
+    // The one equality of config values (as in the report's `where`):
+    // 0.0001 excludes a grid value written 1e-4, and 2.0 excludes 2.
+    let text = format!("{BASE}[grid]\n\"train.lr\" = [1e-4, 1e-3]\n\"model.n_rec\" = [1, 2]\n[[exclude]]\n\"train.lr\" = 0.0001\n\"model.n_rec\" = 2.0\n");
+    let runs = expand(&spec(&text).unwrap()).unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(!runs
+        .iter()
+        .any(|r| r.config.train.lr == 1e-4 && r.config.model.n_rec == 2));
     // Include lists expand as a product, and get every seed.
     let text = format!("seeds = 2\n{BASE}[[include]]\n\"model.n_rec\" = [3, 5]\n");
     assert_eq!(expand(&spec(&text).unwrap()).unwrap().len(), 4);

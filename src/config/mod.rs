@@ -7,6 +7,7 @@
 //! the combinations (e.g. `d` divisible by `heads`). Defaults follow the
 //! paper's recipe (Sec. 9.6, App. C) scaled to the CPU reference config
 //! (`ref_trldm.py`, docs/FACTS.md, "The eager-PyTorch reference").
+use crate::dotted::{flatten, join};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -388,7 +389,7 @@ impl RunConfig {
             let (key, raw) = s
                 .split_once('=')
                 .ok_or_else(|| anyhow!("--set {s}: expected key=value, e.g. model.d=64"))?;
-            set_dotted(&mut value, key.trim(), parse_scalar(raw.trim()))
+            crate::dotted::set(&mut value, key.trim(), parse_scalar(raw.trim()))
                 .map_err(|e| anyhow!("--set {s}: {e}"))?;
         }
         Self::from_value(value, "--set")
@@ -650,37 +651,6 @@ pub fn identity_text(config: &toml::Value, defaults: &toml::Value) -> String {
         .collect()
 }
 
-/// The leaves of a TOML tree by dotted key (tables are descended into).
-pub fn flatten(v: &toml::Value) -> std::collections::BTreeMap<String, toml::Value> {
-    fn walk(
-        v: &toml::Value,
-        prefix: &str,
-        out: &mut std::collections::BTreeMap<String, toml::Value>,
-    ) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, child) in t {
-                    walk(child, &join(prefix, k), out);
-                }
-            }
-            leaf => {
-                out.insert(prefix.to_string(), leaf.clone());
-            }
-        }
-    }
-    let mut out = std::collections::BTreeMap::new();
-    walk(v, "", &mut out);
-    out
-}
-
-fn join(prefix: &str, k: &str) -> String {
-    if prefix.is_empty() {
-        k.to_string()
-    } else {
-        format!("{prefix}.{k}")
-    }
-}
-
 /// Refuses unknown keys (suggesting the closest) and values of the wrong type.
 fn check_keys(v: &toml::Value, defaults: &toml::Value, prefix: &str, origin: &str) -> Result<()> {
     let (toml::Value::Table(t), toml::Value::Table(d)) = (v, defaults) else {
@@ -732,25 +702,6 @@ pub fn parse_scalar(raw: &str) -> toml::Value {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
-}
-
-/// Sets `a.b.c = value` inside a TOML table, creating tables on the way.
-pub fn set_dotted(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
-    let mut cur = root;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, p) in parts.iter().enumerate() {
-        let table = cur
-            .as_table_mut()
-            .ok_or_else(|| anyhow!("`{}` is not a table", parts[..i].join(".")))?;
-        if i + 1 == parts.len() {
-            table.insert(p.to_string(), value);
-            return Ok(());
-        }
-        cur = table
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(Default::default()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -961,10 +912,10 @@ mod tests {
         let mut mine = toml::Value::try_from(&cfg).unwrap();
         let mut defaults = toml::Value::try_from(RunConfig::default()).unwrap();
         let before = identity_text(&mine, &defaults);
-        set_dotted(&mut mine, "model.new_knob", toml::Value::Integer(7)).unwrap();
-        set_dotted(&mut defaults, "model.new_knob", toml::Value::Integer(7)).unwrap();
+        crate::dotted::set(&mut mine, "model.new_knob", toml::Value::Integer(7)).unwrap();
+        crate::dotted::set(&mut defaults, "model.new_knob", toml::Value::Integer(7)).unwrap();
         assert_eq!(identity_text(&mine, &defaults), before);
-        set_dotted(&mut mine, "model.new_knob", toml::Value::Integer(8)).unwrap();
+        crate::dotted::set(&mut mine, "model.new_knob", toml::Value::Integer(8)).unwrap();
         assert_ne!(identity_text(&mine, &defaults), before);
     }
 

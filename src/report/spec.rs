@@ -2,7 +2,7 @@
 //! `[[report.table]]` / `[[report.plot]]` specs (schema in `super` docs and
 //! `docs/REPORT.md`). Unknown fields are refused with serde's list of the
 //! expected ones, and the message names the entry (`[[report.table]] #2`).
-use super::value::{flatten, Flat};
+use super::value::Flat;
 use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -157,16 +157,16 @@ impl SweepSpec {
             toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid TOML: {e}"))?;
         let mut spec = SweepSpec::default();
         if let Some(base) = root.get("base") {
-            flatten(base, "", &mut spec.base);
+            spec.base = crate::dotted::flatten(base);
         }
         if let Some(grid) = root.get("grid") {
             let toml::Value::Table(_) = grid else {
                 bail!("{origin}: [grid] must be a table of dotted keys -> lists");
             };
-            // toml::Table keeps keys sorted; keep the flattened order.
-            let mut flat = Flat::new();
-            flatten(grid, "", &mut flat);
-            spec.grid_keys = flat.into_keys().filter(|k| k != "seed").collect();
+            spec.grid_keys = crate::dotted::flatten(grid)
+                .into_keys()
+                .filter(|k| k != "seed")
+                .collect();
         }
         if let Some(seeds) = root.get("seeds") {
             spec.seeds = seeds

@@ -1,52 +1,20 @@
 //! Config values as the report sees them: dotted keys, display, ordering
 //! and matching against `where` filters.
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
-/// A config flattened to dotted keys (`model.n_rec` → 2).
-pub type Flat = BTreeMap<String, toml::Value>;
-
-/// Flattens nested tables into dotted keys (arrays and scalars are leaves).
-pub fn flatten(v: &toml::Value, prefix: &str, out: &mut Flat) {
-    match v {
-        toml::Value::Table(t) => {
-            for (k, child) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(child, &key, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), other.clone());
-        }
-    }
-}
+use crate::dotted::as_f64;
+pub use crate::dotted::Flat;
 
 /// Flattens a table (e.g. a `where = { ... }` filter) into dotted keys.
 pub fn flatten_table(t: &toml::Table) -> Flat {
-    let mut out = Flat::new();
-    flatten(&toml::Value::Table(t.clone()), "", &mut out);
-    out
+    crate::dotted::leaves(t).into_iter().collect()
 }
 
 /// `RunConfig::default()` flattened (fills keys an older config.toml lacks).
 pub fn default_config() -> Flat {
-    let mut out = Flat::new();
-    if let Ok(v) = toml::Value::try_from(crate::config::RunConfig::default()) {
-        flatten(&v, "", &mut out);
-    }
-    out
-}
-
-fn as_f64(v: &toml::Value) -> Option<f64> {
-    match v {
-        toml::Value::Integer(i) => Some(*i as f64),
-        toml::Value::Float(f) => Some(*f),
-        _ => None,
-    }
+    toml::Value::try_from(crate::config::RunConfig::default())
+        .map(|v| crate::dotted::flatten(&v))
+        .unwrap_or_default()
 }
 
 /// The value as a number (integers and floats), for plot axes.
@@ -83,25 +51,22 @@ pub fn compare(a: &toml::Value, b: &toml::Value) -> Ordering {
     }
 }
 
-/// Whether a config value satisfies a filter value: numbers compare with a
-/// relative tolerance (so `1e-4` matches `0.0001`), an array means "any of",
-/// a string filter matches a number written the same way.
+/// Whether a config value satisfies a filter value: the one equality of
+/// [`crate::dotted::equal`] (numbers within a relative 1e-9), an array means
+/// "any of", a string filter matches a number written the same way.
 pub fn matches(have: &toml::Value, want: &toml::Value) -> bool {
     if let toml::Value::Array(options) = want {
         if !matches!(have, toml::Value::Array(_)) {
             return options.iter().any(|w| matches(have, w));
         }
     }
-    match (as_f64(have), as_f64(want)) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300),
-        (Some(x), None) => match want {
-            toml::Value::String(s) => s
-                .trim()
-                .parse::<f64>()
-                .is_ok_and(|y| (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300)),
-            _ => false,
-        },
-        _ => have == want,
+    match (as_f64(have), want) {
+        // `where = { "train.lr" = "1e-4" }`: a number written as a string.
+        (Some(_), toml::Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|y| crate::dotted::equal(have, &toml::Value::Float(y))),
+        _ => crate::dotted::equal(have, want),
     }
 }
 
@@ -134,7 +99,7 @@ pub fn flatten_toml_text(text: &str, out: &mut Flat) -> Result<(), String> {
         return Ok(());
     }
     let t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-    flatten(&toml::Value::Table(t), "", out);
+    out.extend(crate::dotted::leaves(&t));
     Ok(())
 }
 

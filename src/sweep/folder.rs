@@ -9,7 +9,7 @@
 //! ```
 //! A folder belongs to one sweep: its `sweep.toml` names it, and a sweep
 //! with another name is refused rather than mixed in.
-use super::grid::{get_dotted, PlannedRun};
+use super::grid::PlannedRun;
 use super::spec::SweepSpec;
 use crate::run::{RunDir, State, Status};
 use crate::util::write_atomic;
@@ -211,7 +211,7 @@ pub fn runs_csv(runs: &[PlannedRun]) -> Result<Vec<u8>> {
             .map_err(|e| anyhow!("run {}: cannot serialize config: {e}", r.id))?;
         let mut row = vec![r.id.clone()];
         for k in &keys {
-            row.push(get_dotted(&value, k).map(cell).unwrap_or_default());
+            row.push(crate::dotted::get(&value, k).map(cell).unwrap_or_default());
         }
         w.write_record(&row)?;
     }

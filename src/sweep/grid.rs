@@ -9,7 +9,8 @@
 //! it depends neither on the order of keys in the sweep file nor on keys
 //! added to the config types later (with a default).
 use super::spec::SweepSpec;
-use crate::config::{set_dotted, RunConfig};
+use crate::config::RunConfig;
+use crate::dotted;
 use anyhow::{anyhow, bail, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -69,19 +70,6 @@ pub fn describe(point: &BTreeMap<String, toml::Value>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Value at a dotted key of a TOML tree.
-pub fn get_dotted<'a>(root: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
-    key.split('.').try_fold(root, |cur, part| cur.get(part))
-}
-
-fn values_equal(a: &toml::Value, b: &toml::Value) -> bool {
-    match (a, b) {
-        (toml::Value::Integer(x), toml::Value::Float(y))
-        | (toml::Value::Float(y), toml::Value::Integer(x)) => (*x as f64) == *y,
-        _ => a == b,
-    }
 }
 
 /// Expands a sweep into its runs (checked: types, validation, duplicates).
@@ -253,7 +241,7 @@ fn resolve(
     let mut v = base.clone();
     let place = format!("{origin}: point #{} ({})", i + 1, describe(&point));
     for (k, val) in &point {
-        set_dotted(&mut v, k, val.clone()).map_err(|e| anyhow!("{place}: {e}"))?;
+        dotted::set(&mut v, k, val.clone()).map_err(|e| anyhow!("{place}: {e}"))?;
     }
     let config = RunConfig::from_value(v, &place)?;
     let toml = config.to_toml_string();
@@ -274,8 +262,8 @@ fn excluded(
 ) -> bool {
     exclude.iter().any(|entry| {
         entry.iter().all(|(k, accepted)| {
-            let actual = point.get(k).or_else(|| get_dotted(base, k));
-            actual.is_some_and(|a| accepted.iter().any(|x| values_equal(a, x)))
+            let actual = point.get(k).or_else(|| dotted::get(base, k));
+            actual.is_some_and(|a| accepted.iter().any(|x| dotted::equal(a, x)))
         })
     })
 }

@@ -81,7 +81,7 @@ impl Sweep {
             let mut row = vec![i.to_string(), r.id.clone()];
             for k in &keys {
                 row.push(
-                    grid::get_dotted(&value, k)
+                    crate::dotted::get(&value, k)
                         .map(folder::cell)
                         .unwrap_or_default(),
                 );
@@ -379,11 +379,12 @@ fn load_for_migration(path: &Path) -> Result<crate::config::RunConfig> {
     if recorded {
         return crate::config::RunConfig::from_toml_str(&text, &path.display().to_string());
     }
-    crate::config::set_dotted(
+    crate::dotted::set(
         &mut value,
         "model.state_norm",
         toml::Value::String("none".into()),
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     let cfg = crate::config::RunConfig::from_value(value, &path.display().to_string())?;
     crate::util::write_atomic(path, cfg.to_toml_string().as_bytes())?;
     eprintln!(

@@ -194,7 +194,7 @@ impl SweepSpec {
         let grid = match root.get("grid") {
             None => BTreeMap::new(),
             Some(toml::Value::Table(t)) => {
-                let flat = flatten(t, "");
+                let flat = crate::dotted::leaves(t);
                 let mut out = BTreeMap::new();
                 for (key, v) in flat {
                     check_key(&key, &known, origin, "grid")?;
@@ -321,7 +321,7 @@ fn point_list(
             );
         };
         let mut entry = BTreeMap::new();
-        for (key, v) in flatten(t, "") {
+        for (key, v) in crate::dotted::leaves(t) {
             check_key(&key, known, origin, &format!("{what} #{}", i + 1))?;
             let vals = match v {
                 toml::Value::Array(a) if a.is_empty() => {
@@ -338,23 +338,6 @@ fn point_list(
         out.push(entry);
     }
     Ok(out)
-}
-
-/// Nested tables -> dotted keys (`{model = {d = [1]}}` -> `model.d`).
-pub fn flatten(t: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
-    let mut out = Vec::new();
-    for (k, v) in t {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            toml::Value::Table(inner) => out.extend(flatten(inner, &key)),
-            other => out.push((key, other.clone())),
-        }
-    }
-    out
 }
 
 /// Refuses a key that is not a run-config key, suggesting the closest.
