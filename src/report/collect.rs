@@ -175,7 +175,7 @@ pub fn load(dir: &Path, spec: SweepSpec, curve_columns: &[String]) -> Result<Swe
     let defaults = default_config();
     // A run known only from runs.csv: the sweep's base, then its row.
     let mut with_base = defaults.clone();
-    with_base.extend(spec.base.clone());
+    with_base.extend(spec.base());
     let ctx = ReadCtx {
         defaults: &defaults,
         with_base: &with_base,
@@ -239,7 +239,7 @@ pub fn load(dir: &Path, spec: SweepSpec, curve_columns: &[String]) -> Result<Swe
         .flat_map(|r| r.metrics.keys().cloned())
         .collect::<BTreeSet<_>>();
     let groups = group_runs(&runs);
-    let label_keys = label_keys(&spec.grid_keys, &groups);
+    let label_keys = label_keys(&spec.grid_keys(), &groups);
     let mut sweep = Sweep {
         dir: dir.to_path_buf(),
         name,

@@ -1,5 +1,5 @@
-//! `sweep.toml` as the report reads it: `[base]`, `[grid]`, `seeds` and the
-//! `[[report.table]]` / `[[report.plot]]` specs (schema in `super` docs and
+//! `sweep.toml` as the report reads it: the sweep (parsed by the sweep
+//! runner's parser) and its `[[report.table]]` / `[[report.plot]]` specs (schema in `super` docs and
 //! `docs/REPORT.md`). Unknown fields are refused with serde's list of the
 //! expected ones, and the message names the entry (`[[report.table]] #2`).
 use super::value::Flat;
@@ -129,14 +129,12 @@ impl PlotSpec {
     }
 }
 
-/// The parts of `sweep.toml` that the report uses.
+/// A sweep file as the report reads it: the sweep itself, parsed once by
+/// the sweep runner's own parser ([`crate::sweep::spec::SweepSpec`]: base,
+/// grid, seeds, with the same checks), extended by its `[report]` part.
 #[derive(Debug, Clone, Default)]
 pub struct SweepSpec {
-    /// `[base]`, flattened (used for runs that runs.csv lists without a folder).
-    pub base: Flat,
-    /// Dotted keys of `[grid]`, sorted (seed excluded).
-    pub grid_keys: Vec<String>,
-    pub seeds: Vec<i64>,
+    pub sweep: crate::sweep::spec::SweepSpec,
     pub tables: Vec<TableSpec>,
     pub plots: Vec<PlotSpec>,
 }
@@ -153,56 +151,36 @@ impl SweepSpec {
 
     /// Parses sweep TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<SweepSpec> {
-        let root: toml::Table =
-            toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid TOML: {e}"))?;
-        let mut spec = SweepSpec::default();
-        if let Some(base) = root.get("base") {
-            spec.base = crate::dotted::flatten(base);
-        }
-        if let Some(grid) = root.get("grid") {
-            let toml::Value::Table(_) = grid else {
-                bail!("{origin}: [grid] must be a table of dotted keys -> lists");
-            };
-            spec.grid_keys = crate::dotted::flatten(grid)
-                .into_keys()
-                .filter(|k| k != "seed")
-                .collect();
-        }
-        if let Some(seeds) = root.get("seeds") {
-            spec.seeds = seeds
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_integer()).collect())
-                .ok_or_else(|| anyhow!("{origin}: `seeds` must be a list of integers"))?;
-        }
-        if let Some(report) = root.get("report") {
-            let toml::Value::Table(report) = report else {
-                bail!("{origin}: `report` must be a table with [[report.table]] / [[report.plot]] entries");
-            };
-            for key in report.keys() {
-                if key != "table" && key != "plot" {
-                    bail!("{origin}: unknown key `report.{key}` (expected [[report.table]] or [[report.plot]])");
-                }
+        let sweep = crate::sweep::spec::SweepSpec::parse(text, origin, "sweep")?;
+        let mut spec = SweepSpec {
+            sweep,
+            ..Default::default()
+        };
+        let report = spec.sweep.report.clone();
+        for key in report.keys() {
+            if key != "table" && key != "plot" {
+                bail!("{origin}: unknown key `report.{key}` (expected [[report.table]] or [[report.plot]])");
             }
-            for (i, t) in entries(report.get("table"), origin, "table")?
-                .into_iter()
-                .enumerate()
-            {
-                let named = entry_name(&t);
-                let spec_t: TableSpec = t
-                    .try_into()
-                    .map_err(|e| anyhow!("{origin}: [[report.table]] #{}{named}: {e}", i + 1))?;
-                spec.tables.push(spec_t);
-            }
-            for (i, p) in entries(report.get("plot"), origin, "plot")?
-                .into_iter()
-                .enumerate()
-            {
-                let named = entry_name(&p);
-                let spec_p: PlotSpec = p
-                    .try_into()
-                    .map_err(|e| anyhow!("{origin}: [[report.plot]] #{}{named}: {e}", i + 1))?;
-                spec.plots.push(spec_p);
-            }
+        }
+        for (i, t) in entries(report.get("table"), origin, "table")?
+            .into_iter()
+            .enumerate()
+        {
+            let named = entry_name(&t);
+            let spec_t: TableSpec = t
+                .try_into()
+                .map_err(|e| anyhow!("{origin}: [[report.table]] #{}{named}: {e}", i + 1))?;
+            spec.tables.push(spec_t);
+        }
+        for (i, p) in entries(report.get("plot"), origin, "plot")?
+            .into_iter()
+            .enumerate()
+        {
+            let named = entry_name(&p);
+            let spec_p: PlotSpec = p
+                .try_into()
+                .map_err(|e| anyhow!("{origin}: [[report.plot]] #{}{named}: {e}", i + 1))?;
+            spec.plots.push(spec_p);
         }
         for (i, t) in spec.tables.iter_mut().enumerate() {
             if t.name.is_none() {
@@ -217,6 +195,21 @@ impl SweepSpec {
             }
         }
         Ok(spec)
+    }
+
+    /// `[base]`, flattened (for runs that runs.csv lists without a folder).
+    pub fn base(&self) -> Flat {
+        crate::dotted::flatten(&self.sweep.base)
+    }
+
+    /// Dotted keys of `[grid]`, sorted (seed excluded).
+    pub fn grid_keys(&self) -> Vec<String> {
+        self.sweep
+            .grid
+            .keys()
+            .filter(|k| *k != "seed")
+            .cloned()
+            .collect()
     }
 }
 
@@ -261,9 +254,9 @@ y = "exact"
             "sweep.toml",
         )
         .unwrap();
-        assert_eq!(s.grid_keys, vec!["model.n_rec", "train.lr"]);
-        assert_eq!(s.seeds, vec![0, 1, 2]);
-        assert_eq!(s.base["model.d"], toml::Value::Integer(128));
+        assert_eq!(s.grid_keys(), vec!["model.n_rec", "train.lr"]);
+        assert_eq!(s.sweep.seeds, Some(vec![0, 1, 2]));
+        assert_eq!(s.base()["model.d"], toml::Value::Integer(128));
         assert_eq!(
             s.tables[0].row_key,
             Some(OneOrMany::One("model.n_rec".into()))

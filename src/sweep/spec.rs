@@ -56,6 +56,8 @@ pub struct SweepSpec {
     pub exclude: Vec<BTreeMap<String, Vec<toml::Value>>>,
     pub slurm: SlurmSpec,
     pub local: LocalSpec,
+    /// `[report]` as written: read by `trldm report` (src/report/spec.rs).
+    pub report: toml::Table,
 }
 
 /// `[slurm]`: how `sweep submit` writes the sbatch script.
@@ -257,6 +259,13 @@ impl SweepSpec {
             .check_sbatch_values()
             .map_err(|e| anyhow!("{origin}: {e}"))?;
         let local: LocalSpec = section(&root, "local", origin)?;
+        let report = match root.get("report") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t.clone(),
+            Some(_) => bail!(
+                "{origin}: `report` must be a table with [[report.table]] / [[report.plot]] entries"
+            ),
+        };
         Ok(SweepSpec {
             name,
             origin: origin.to_string(),
@@ -268,7 +277,27 @@ impl SweepSpec {
             exclude,
             slurm,
             local,
+            report,
         })
+    }
+}
+
+impl Default for SweepSpec {
+    /// The empty sweep (no runs; what `trldm report` reads from a folder without sweep.toml).
+    fn default() -> Self {
+        SweepSpec {
+            name: String::new(),
+            origin: String::new(),
+            text: String::new(),
+            base: toml::Value::Table(Default::default()),
+            grid: BTreeMap::new(),
+            seeds: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            slurm: SlurmSpec::default(),
+            local: LocalSpec::default(),
+            report: toml::Table::new(),
+        }
     }
 }
 
