@@ -254,8 +254,8 @@ pub fn gradient_bias(
     let grads = |k: usize, detach: bool| -> Vec<Tensor> {
         let mut state: Option<State> = None;
         let mut total = Tensor::zeros([], (Kind::Float, dev));
-        for s in 0..k {
-            let out = model.forward(&tokens[s], state.take());
+        for (s, toks) in tokens.iter().enumerate().take(k) {
+            let out = model.forward(toks, state.take());
             total += step_loss(s, &out.logits);
             state = Some(if detach {
                 out.state.detach()

@@ -162,26 +162,8 @@ impl SweepSpec {
                 bail!("{origin}: unknown key `report.{key}` (expected [[report.table]] or [[report.plot]])");
             }
         }
-        for (i, t) in entries(report.get("table"), origin, "table")?
-            .into_iter()
-            .enumerate()
-        {
-            let named = entry_name(&t);
-            let spec_t: TableSpec = t
-                .try_into()
-                .map_err(|e| anyhow!("{origin}: [[report.table]] #{}{named}: {e}", i + 1))?;
-            spec.tables.push(spec_t);
-        }
-        for (i, p) in entries(report.get("plot"), origin, "plot")?
-            .into_iter()
-            .enumerate()
-        {
-            let named = entry_name(&p);
-            let spec_p: PlotSpec = p
-                .try_into()
-                .map_err(|e| anyhow!("{origin}: [[report.plot]] #{}{named}: {e}", i + 1))?;
-            spec.plots.push(spec_p);
-        }
+        spec.tables = entries(report.get("table"), origin, "table")?;
+        spec.plots = entries(report.get("plot"), origin, "plot")?;
         for (i, t) in spec.tables.iter_mut().enumerate() {
             if t.name.is_none() {
                 t.name = Some(format!("table{}", i + 1));
@@ -213,12 +195,30 @@ impl SweepSpec {
     }
 }
 
-fn entries(v: Option<&toml::Value>, origin: &str, what: &str) -> Result<Vec<toml::Value>> {
-    match v {
-        None => Ok(Vec::new()),
-        Some(toml::Value::Array(a)) => Ok(a.clone()),
+/// The `[[report.<what>]]` entries, each read as a `T`; a message names
+/// the entry (`[[report.table]] #2 (`nrec`)`) and serde's problem.
+fn entries<T: serde::de::DeserializeOwned>(
+    v: Option<&toml::Value>,
+    origin: &str,
+    what: &str,
+) -> Result<Vec<T>> {
+    let list = match v {
+        None => return Ok(Vec::new()),
+        Some(toml::Value::Array(a)) => a,
         Some(_) => bail!("{origin}: `report.{what}` must be written as [[report.{what}]] entries"),
-    }
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            e.clone().try_into().map_err(|err| {
+                anyhow!(
+                    "{origin}: [[report.{what}]] #{}{}: {err}",
+                    i + 1,
+                    entry_name(e)
+                )
+            })
+        })
+        .collect()
 }
 
 fn entry_name(v: &toml::Value) -> String {
