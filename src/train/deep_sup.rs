@@ -10,13 +10,14 @@
 //! `min_sup_steps`); low-confidence remask to the next ratio t_{s+1}
 //! (line 14); detach y, z (line 15).
 //!
-//! Data parallelism: each rank runs its shard of the minibatch. Rows that
-//! halt leave on their own rank, so the ranks agree on the number of rows
-//! still in the loop (one scalar all-reduce per step when halting is on),
-//! stop together, and scale their row-mean loss by `n_rank · W / n_all` so
-//! that the averaged gradient is the one of the mean over all rows. A rank
-//! whose rows have all halted keeps one row with loss weight 0 so that it
-//! still joins every gradient all-reduce.
+//! The batch keeps its shape: a sample that halts stays in the tensors with
+//! its loss masked out (as TRM's `reset_carry` / `torch.where` does), and
+//! the loss is the mean over the samples still in the loop. Data
+//! parallelism therefore needs no special rows: each rank scales its masked
+//! row mean by `b · W / n_active` (b rows here, W ranks, n_active samples
+//! still in the loop on all ranks, one scalar all-reduce per step when
+//! halting is on), so that the averaged gradient is the one of the mean
+//! over the active samples; the loop ends when none is left anywhere.
 use super::{loss, Diverged, Trainer};
 use crate::config::DsStart;
 use crate::data::{Batch, MASK};
@@ -41,84 +42,66 @@ pub fn minibatch(
     } else {
         batch.input.shallow_clone()
     };
-    let mut target = batch.target.shallow_clone();
-    let mut resp = batch.resp.shallow_clone();
-    let mut weight = batch.weight.shallow_clone();
+    let (target, resp, weight) = (&batch.target, &batch.resp, &batch.weight);
     // The schedule spreads the commits over the positions masked at the start.
-    let mut n = tokens
+    let n = tokens
         .eq(MASK)
-        .logical_and(&resp)
+        .logical_and(resp)
         .sum_dim_intlist(1, false, Kind::Int64);
+    let b = resp.size()[0];
+    let mut active = Tensor::ones([b], (Kind::Bool, resp.device()));
+    let mut n_active = tr.cfg.train.batch as f64;
+    let world = tr.dist.world as f64;
     let mut state: Option<State> = None;
     let mut norms = Vec::new();
     let mut last_loss = f64::NAN;
-    // Data parallelism: rows of all ranks still in the loop, and whether
-    // this rank only holds a zero-weight placeholder row.
-    let dp = tr.dist.is_active();
-    let world = tr.dist.world as f64;
-    let mut n_all = tr.cfg.train.batch as f64;
-    let mut placeholder = false;
     for s in 1..=cfg.n_sup {
         if tr.step >= max_steps {
             break;
         }
         let lr = super::optim::lr_at(&cfg, tr.step as usize);
         let out = tr.forward(&tokens, state.take());
-        let masked = tokens.eq(MASK).logical_and(&resp);
+        // Only the samples still in the loop are supervised.
+        let rows = active.unsqueeze(1);
+        let live_resp = resp.logical_and(&rows);
+        let masked = tokens.eq(MASK).logical_and(&live_resp);
         let l_r = resp.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
         let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
         let main = if diffusion {
-            loss::mdm_loss(&out.logits, &target, &masked, &t, &l_r, &weight)
+            loss::mdm_loss(&out.logits, target, &masked, &t, &l_r, weight)
         } else {
-            loss::response_ce(&out.logits, &target, &resp, &weight)
+            loss::response_ce(&out.logits, target, &live_resp, weight)
         };
         // Line 10: optional distillation on the positions masked now.
         let main = main + tr.kd_term(&tokens, &out.logits, &masked, &t, &l_r);
-        let correct = loss::exact_match(&out.logits.detach(), &target, &resp);
-        let mut total = main + loss::halt_loss(&out.halt_logit, &correct) * cfg.lambda_halt;
-        if dp && cfg.halting {
-            let n_here = if placeholder {
-                0.0
-            } else {
-                resp.size()[0] as f64
-            };
-            total *= n_here * world / n_all;
-        }
+        let correct = loss::exact_match(&out.logits.detach(), target, resp);
+        let halt = loss::halt_loss(&out.halt_logit, &correct, Some(&active));
+        // Row means over all b rows -> the mean over the active samples of
+        // all ranks (the gradient all-reduce averages over the W ranks).
+        let total = (main + halt * cfg.lambda_halt) * (b as f64 * world / n_active);
         last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
         match tr.update(&total, lr) {
             Ok(g) => norms.push(g),
             Err(reason) => return (last_loss, Err(reason)),
         }
-        if dp {
+        if tr.dist.is_active() {
             last_loss = tr.synced_loss;
         }
         if s == cfg.n_sup {
             break;
         }
         // Line 13: halted samples leave the loop.
-        let stay = if cfg.halting && s >= cfg.min_sup_steps {
-            out.halt_logit.detach().sigmoid().le(cfg.halt_tau)
-        } else {
-            out.halt_logit.ones_like().to_kind(Kind::Bool)
-        };
-        let mut keep_rows = stay.nonzero().squeeze_dim(1);
-        if dp && cfg.halting {
-            let here = if placeholder {
-                0.0
-            } else {
-                keep_rows.numel() as f64
-            };
-            match tr.dist.sum_f64(&[here]) {
-                Ok(v) if v[0] == 0.0 => break,
-                Ok(v) => n_all = v[0],
+        if cfg.halting && s >= cfg.min_sup_steps {
+            let stay = out.halt_logit.detach().sigmoid().le(cfg.halt_tau);
+            active = active.logical_and(&stay);
+            let here = active.sum(Kind::Int64).int64_value(&[]) as f64;
+            n_active = match tr.dist.sum_f64(&[here]) {
+                Ok(v) => v[0],
                 Err(e) => return (last_loss, Err(Diverged(format!("{e:#}")))),
+            };
+            if n_active == 0.0 {
+                break;
             }
-            if here == 0.0 {
-                placeholder = true;
-                keep_rows = Tensor::zeros([1], (Kind::Int64, keep_rows.device()));
-            }
-        } else if keep_rows.numel() == 0 {
-            break;
         }
         // Line 14: low-confidence remask to the next ratio (diffusion only).
         if diffusion {
@@ -134,24 +117,14 @@ pub fn minibatch(
                 let conf = Tensor::from_slice(&u)
                     .view(size.as_slice())
                     .to_device(target.device());
-                commit(&tokens, &target, &conf, &resp, &keep)
+                commit(&tokens, target, &conf, resp, &keep)
             } else {
                 let (pred, conf) = predict(&out.logits.detach(), 0.0);
-                commit(&tokens, &pred, &conf, &resp, &keep)
+                commit(&tokens, &pred, &conf, resp, &keep)
             };
         }
-        // Line 15: detach, and keep only the rows still in the loop.
-        let sel = |t: &Tensor| t.index_select(0, &keep_rows);
-        let st = out.state.detach();
-        state = Some(State {
-            y: sel(&st.y),
-            z: sel(&st.z),
-        });
-        tokens = sel(&tokens);
-        target = sel(&target);
-        resp = sel(&resp);
-        weight = sel(&weight);
-        n = sel(&n);
+        // Line 15: detach.
+        state = Some(out.state.detach());
     }
     (last_loss, Ok(norms))
 }

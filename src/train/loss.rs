@@ -36,13 +36,16 @@ pub fn response_ce(logits: &Tensor, target: &Tensor, resp: &Tensor, weight: &Ten
     .mean(Kind::Float)
 }
 
-/// Eq. 6-7: BCE of h_θ(y) against corr = 1[decoded response = r_0].
-pub fn halt_loss(halt_logit: &Tensor, correct: &Tensor) -> Tensor {
+/// Eq. 6-7: BCE of h_θ(y) against corr = 1[decoded response = r_0],
+/// averaged over the batch; `rows` [B] bool masks samples out (their terms
+/// count as 0 in the mean, like every loss of a masked row).
+pub fn halt_loss(halt_logit: &Tensor, correct: &Tensor, rows: Option<&Tensor>) -> Tensor {
+    let weight = rows.map(|r| r.to_kind(Kind::Float));
     halt_logit
         .to_kind(Kind::Float)
         .binary_cross_entropy_with_logits::<Tensor>(
             &correct.to_kind(Kind::Float),
-            None,
+            weight,
             None,
             Reduction::Mean,
         )
