@@ -376,3 +376,81 @@ fn data_parallel_local_runs_match_one_process() {
     }
     assert_eq!(evals[0], evals[1], "1 process vs 2 ranks");
 }
+
+/// A runner killed outright (SIGKILL, no chance to forward anything) does
+/// not leave its trainer training unwatched: the trainer receives the stop
+/// signal from the kernel (parent-death signal), checkpoints and exits, and
+/// a rerun resumes from that checkpoint.
+#[test]
+fn a_killed_runner_stops_its_trainer_with_a_checkpoint() {
+    let steps = 150;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("local_kill.toml");
+    std::fs::write(
+        &file,
+        sweep_text("local_kill", steps).replace("seeds = [0, 1, 2]", "seeds = [6]"),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let mut runner = Command::new(BIN)
+        .args(["sweep", "run", "--results"])
+        .arg(&results)
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut trainer: Option<(PathBuf, u32)> = None;
+    wait_until("a checkpoint", Duration::from_secs(120), || {
+        results.exists()
+            && run_dirs(&results).into_iter().any(|d| {
+                let pid = d
+                    .join("ckpt/last.json")
+                    .exists()
+                    .then(|| trainer_pid(&d))
+                    .flatten();
+                if let Some(pid) = pid {
+                    trainer = Some((d, pid));
+                }
+                pid.is_some()
+            })
+    });
+    let (run, pid) = trainer.unwrap();
+    let mut stray = KillOnPanic(vec![runner.id(), pid]);
+    let frozen = Frozen::stop(pid);
+    let at_freeze = checkpoint_step(&run);
+    assert!(at_freeze < steps as u64, "finished before the kill");
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    wait_until(
+        "the parent-death signal to reach the trainer",
+        Duration::from_secs(30),
+        || signal_pending(pid, 10),
+    );
+    drop(frozen);
+    wait_until("the trainer to exit", Duration::from_secs(60), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| s.contains("State:\tZ"))
+    });
+    stray.0.clear();
+    let st = state_of(&run);
+    assert_eq!(st["state"], "running", "{st}");
+    assert_eq!(st["reason"], "stopped; resumable", "{st}");
+    let stopped = checkpoint_step(&run);
+    assert!(at_freeze <= stopped && stopped < steps as u64, "{st}");
+    let out = Command::new(BIN)
+        .args(["sweep", "run", "--results"])
+        .arg(&results)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state_of(&run)["state"], "done");
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains(&format!("resumed at step {stopped}")), "{log}");
+}

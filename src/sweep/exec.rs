@@ -200,6 +200,22 @@ fn child(
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // Should this runner die (even by SIGKILL), the trainer gets the stop
+    // signal: it checkpoints and exits instead of training on unwatched.
+    // The thread that spawns it waits for it, so only the runner's death
+    // (not a thread's end) sends the signal.
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR1) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let mut ch = cmd.spawn().with_context(|| {
         format!(
             "cannot start `{}`; set the trainer with `--trldm PATH` or TRLDM_BIN",
