@@ -66,9 +66,10 @@ fn exported_weights_reproduce_the_dumped_logits_in_python() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let script = python_snippet(tmp.path());
-    // Pre-norm with RoPE and T = 2, post-norm with learned 2D positions, and
-    // a baseline without recursion: each path of the snippet once.
-    let cases: [(&str, &[&str]); 4] = [
+    // Pre-norm with RoPE and T = 2, post-norm with learned 2D positions, a
+    // baseline without recursion, per-update state norms, and RoPE with 2D
+    // positions: each path of the snippet once.
+    let cases: [(&str, &[&str]); 5] = [
         ("pre-rope", &["model.T=2", "model.n_rec=2"]),
         (
             "post-2d",
@@ -76,6 +77,7 @@ fn exported_weights_reproduce_the_dumped_logits_in_python() {
         ),
         ("mdm", &["model.variant=mdm"]),
         ("update-norm", &["model.state_norm=update", "model.T=2"]),
+        ("rope-and-2d", &["model.pos=rope+learned2d"]),
     ];
     for (name, extra) in cases {
         let run = tmp.path().join(name);

@@ -88,6 +88,18 @@ choice! {
     }
 }
 
+impl PosEncoding {
+    /// Rotary embeddings inside attention.
+    pub fn rope(self) -> bool {
+        matches!(self, PosEncoding::Rope | PosEncoding::RopeLearned2d)
+    }
+
+    /// Learned row + column embeddings added to e(x).
+    pub fn learned2d(self) -> bool {
+        matches!(self, PosEncoding::Learned2d | PosEncoding::RopeLearned2d)
+    }
+}
+
 impl Variant {
     /// Uses the (y, z) recursion of Algorithms 1-2.
     pub fn recursive(self) -> bool {
@@ -144,8 +156,12 @@ choice! {
     PosEncoding {
         /// Rotary embeddings inside attention.
         Rope = "rope",
-        /// Learned row + column embeddings added to the input (Sec. 9.5).
+        /// Learned row + column embeddings added to the input, instead of RoPE.
         Learned2d = "learned2d",
+        /// RoPE inside attention and learned row + column embeddings added
+        /// to the input: Sec. 9.5 augments the RoPE denoiser (App. A.1) with
+        /// 2D embeddings (Table 5).
+        RopeLearned2d = "rope+learned2d",
         /// None.
         None = "none",
     }

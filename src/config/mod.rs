@@ -444,9 +444,10 @@ impl RunConfig {
                 m.heads
             );
         }
-        if m.pos == PosEncoding::Rope && !(m.d / m.heads).is_multiple_of(2) {
+        if m.pos.rope() && !(m.d / m.heads).is_multiple_of(2) {
             bail!(
-                "model.pos = \"rope\" needs an even head width, but model.d / model.heads = {}",
+                "model.pos = \"{}\" (RoPE) needs an even head width, but model.d / model.heads = {}",
+                m.pos,
                 m.d / m.heads
             );
         }
@@ -557,7 +558,7 @@ impl RunConfig {
                 m.variant
             );
         }
-        if m.block == BlockKind::Mixer && m.pos == PosEncoding::Rope {
+        if m.block == BlockKind::Mixer && m.pos.rope() {
             bail!("model.block = \"mixer\" mixes positions with fixed weights; use model.pos = \"none\" or \"learned2d\" (RoPE acts inside attention only)");
         }
         Ok(())
@@ -817,7 +818,10 @@ mod tests {
             ("model.block", &["attention", "mixer"][..]),
             ("model.attn_kernel", &["auto", "sdpa", "math"][..]),
             ("model.norm", &["pre", "post"][..]),
-            ("model.pos", &["rope", "learned2d", "none"][..]),
+            (
+                "model.pos",
+                &["rope", "learned2d", "rope+learned2d", "none"][..],
+            ),
             ("model.state_norm", &["none", "step", "update"][..]),
             ("train.ds_start", &["masked", "random"][..]),
             ("sample.schedule", &["linear", "cosine"][..]),

@@ -6,7 +6,7 @@
 pub mod block;
 
 pub use crate::config::Variant;
-use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, PosEncoding, RunConfig, StateNorm};
+use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, RunConfig, StateNorm};
 use crate::data::TaskInfo;
 use anyhow::{anyhow, bail, Result};
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
@@ -87,9 +87,11 @@ impl Model {
         let blocks = (0..cfg.layers)
             .map(|i| Block::new(vs / "net" / i, d, heads, ffn, mixer, shape.seq_len, place))
             .collect();
-        let rope =
-            (cfg.pos == PosEncoding::Rope).then(|| Rope::new(shape.seq_len, d / heads, device));
-        let pos2d = (cfg.pos == PosEncoding::Learned2d).then(|| {
+        let rope = cfg
+            .pos
+            .rope()
+            .then(|| Rope::new(shape.seq_len, d / heads, device));
+        let pos2d = cfg.pos.learned2d().then(|| {
             let p = vs / "pos2d";
             let rows = p.randn("row", &[shape.height, d], 0.0, 0.02);
             let cols = p.randn("col", &[shape.width, d], 0.0, 0.02);
