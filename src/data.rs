@@ -349,13 +349,17 @@ pub fn load_splits(cfg: &RunConfig) -> Result<(Vec<Pair>, Vec<Pair>)> {
         t.data_seed ^ 0x7E57_7E57_7E57_7E57,
         "task.test_csv",
     )?;
-    // The augmented set is held in memory: refuse one that cannot fit.
-    let base = if t.subsample == 0 {
+    // The augmented set is held in memory: refuse one that cannot fit. Per
+    // puzzle: its two grids, then the encoded int64 input and target and
+    // the bool response mask (17 bytes a token), once as vectors and once
+    // as tensors.
+    let base = if t.subsample == 0 || cfg.task.kind != Puzzle::Sudoku {
         train.len()
     } else {
         t.subsample.min(train.len())
     };
-    let bytes = base as f64 * t.augment as f64 * (2.0 * cfg.cells() as f64 + 64.0);
+    let per_puzzle = 2.0 * cfg.cells() as f64 + 2.0 * 17.0 * cfg.seq_len() as f64;
+    let bytes = base as f64 * t.augment as f64 * per_puzzle;
     if let Some(avail) = crate::util::mem_available() {
         if bytes > avail as f64 / 2.0 {
             bail!(

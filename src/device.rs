@@ -41,10 +41,10 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
 pub fn apply_threads(cfg: &RunConfig) -> Result<()> {
     let threads = cfg.train.threads;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads > 8 * cores.max(8) {
+    if threads > 8 * cores {
         bail!(
             "train.threads = {threads}: this machine has {cores} cores; use at most {} (0 = libtorch's default)",
-            8 * cores.max(8)
+            8 * cores
         );
     }
     if threads > 0 {

@@ -92,6 +92,15 @@ pub fn on_path(prog: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The message of a caught panic.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
 /// The memory this machine can still give (MemAvailable of /proc/meminfo),
 /// in bytes; None where it cannot be read.
 pub fn mem_available() -> Option<u64> {

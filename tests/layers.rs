@@ -38,14 +38,8 @@ fn read_graph() -> (Graph, BTreeSet<String>) {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             let deps = graph.entry(module.clone()).or_default();
-            for (i, _) in text.match_indices("crate::") {
-                let rest = &text[i + "crate::".len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                let is_macro = rest[name.len()..].starts_with('!');
-                if !name.is_empty() && !is_macro && name != module {
+            for name in crate_paths(&text) {
+                if name != module {
                     deps.insert(name);
                 }
             }
@@ -59,6 +53,35 @@ fn read_graph() -> (Graph, BTreeSet<String>) {
         }
     }
     (graph, uses_tch)
+}
+
+/// The top-level modules a text names after `crate::`: `crate::a::b`,
+/// `crate::{a, b::c}` (grouped imports), not macros (`crate::say!`).
+fn crate_paths(text: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = &group[..group.find('}').unwrap_or(group.len())];
+            out.extend(
+                inner
+                    .split(',')
+                    .map(|p| ident(p.trim()))
+                    .filter(|n| !n.is_empty()),
+            );
+            continue;
+        }
+        let name = ident(rest);
+        if !name.is_empty() && !rest[name.len()..].starts_with('!') {
+            out.push(name);
+        }
+    }
+    out
 }
 
 /// A cycle through `from`, as a path, if any (depth-first search).
@@ -130,6 +153,14 @@ fn the_module_graph_has_no_cycle() {
     if let Some(cycle) = find_cycle(&graph) {
         panic!("module cycle: {}", cycle.join(" -> "));
     }
+}
+
+#[test]
+fn grouped_imports_and_macros_are_read_right() {
+    let names = crate_paths(
+        "use crate::{eval, train::loss};\ncrate::say!(\"x\");\nlet d = crate::device::start(c);",
+    );
+    assert_eq!(names, ["eval", "train", "device"]);
 }
 
 #[test]

@@ -454,3 +454,62 @@ fn a_killed_runner_stops_its_trainer_with_a_checkpoint() {
     let log = std::fs::read_to_string(run.join("train.log")).unwrap();
     assert!(log.contains(&format!("resumed at step {stopped}")), "{log}");
 }
+
+/// A second `sweep run` on a sweep folder that a live runner holds is
+/// refused before it writes anything there (not even its plan), naming the
+/// holder; once the first runner is gone the folder can be run again.
+#[test]
+fn a_second_runner_on_a_live_sweep_is_refused_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("local_twice.toml");
+    std::fs::write(
+        &file,
+        sweep_text("local_twice", 400).replace("seeds = [0, 1, 2]", "seeds = [7]"),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let runner = Command::new(BIN)
+        .args(["sweep", "run", "--results"])
+        .arg(&results)
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stray = KillOnPanic(vec![runner.id()]);
+    wait_until("the first runner's plan", Duration::from_secs(60), || {
+        results.join("runs.csv").exists()
+    });
+    let plan = std::fs::read_to_string(results.join("sweep.toml")).unwrap();
+    // The same sweep name with another plan: it must not replace the live one.
+    std::fs::write(
+        &file,
+        sweep_text("local_twice", 400).replace("seeds = [0, 1, 2]", "seeds = [8]"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["sweep", "run", "--results"])
+        .arg(&results)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("is in use: another trldm process (pid"),
+        "{text}"
+    );
+    assert!(text.contains(&runner.id().to_string()), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(results.join("sweep.toml")).unwrap(),
+        plan
+    );
+    assert_eq!(
+        run_dirs(&results).len(),
+        1,
+        "the second plan made run folders"
+    );
+    stray.0.clear();
+    unsafe { libc_kill(runner.id() as i32, 9) };
+    let _ = runner.wait_with_output();
+}

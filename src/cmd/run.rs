@@ -122,7 +122,12 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         train::train(&cfg, &run, opts)
     }))
-    .unwrap_or_else(|panic| Err(anyhow::anyhow!("internal error: {}", panic_text(&*panic))));
+    .unwrap_or_else(|panic| {
+        Err(anyhow::anyhow!(
+            "internal error: {}",
+            crate::util::panic_text(&*panic)
+        ))
+    });
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {
@@ -156,7 +161,11 @@ fn record_changes(run: &RunDir, step: u64, changes: &[(String, String, String)])
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|_| "step,key,old,new\n".into());
     let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
     for (key, old, new) in changes {
-        text += &format!("{step},{key},{},{}\n", quote(old), quote(new));
+        let row = format!("{step},{key},{},{}\n", quote(old), quote(new));
+        // A requeued job repeats its resume: record each change once.
+        if !text.contains(&row) {
+            text += &row;
+        }
     }
     crate::util::write_atomic(&path, text.as_bytes())?;
     let list: Vec<String> = changes
@@ -169,15 +178,6 @@ fn record_changes(run: &RunDir, step: u64, changes: &[(String, String, String)])
         path.display()
     );
     Ok(())
-}
-
-/// The message of a caught panic.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".into())
 }
 
 /// What in a run folder is a researcher's work: checkpoints, the learning

@@ -201,6 +201,11 @@ pub fn run(cmd: SweepCmd) -> Result<()> {
             trldm,
         } => {
             let sweep = Sweep::load(&args.file, args.results.as_deref())?;
+            // One runner per sweep folder, locked before anything in it is
+            // written: a second one would rewrite the plan and train the
+            // same runs.
+            sweep.folder.check_owner()?;
+            let _lock = crate::util::lock_folder(&sweep.folder.root, "running this sweep")?;
             sweep.prepare()?;
             let local = &sweep.spec.local;
             let devices = devices.unwrap_or_else(|| local.devices.clone());

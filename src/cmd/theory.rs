@@ -52,9 +52,10 @@ pub enum TheoryCmd {
         /// Test puzzles.
         #[arg(long, default_value_t = 64)]
         puzzles: usize,
-        /// Denoising steps N (default: the run's sample.steps).
-        #[arg(long)]
-        steps: Option<usize>,
+        /// Denoising steps N (the cost grows as N²: every k = 1..N runs
+        /// both objectives from the start).
+        #[arg(long, default_value_t = 4)]
+        steps: usize,
     },
     /// Thm. 1: Monte-Carlo estimate of the Eq. 3 bound on the test split, in
     /// nats per response token (with its standard error over puzzles).
@@ -113,7 +114,6 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
             t
         }
         TheoryCmd::Gradient { puzzles, steps, .. } => {
-            let steps = steps.unwrap_or(cfg.sample.steps);
             let vars = trained.vs.trainable_variables();
             let rows = theory::gradient_bias(model, &vars, &cfg, &ds, puzzles, steps)?;
             let mut t = "steps,cosine,rel_diff,norm_full,norm_detached,alpha_step\n".to_string();

@@ -196,8 +196,10 @@ choice! {
         Masked = "masked",
         /// A fraction t ~ U(eps, 1] of the response masked and the rest
         /// revealed (Eq. 3's corruption); the supervision steps then go on
-        /// from there with the model's own commits. The first step is thus a
-        /// one-step update of Eq. 3.
+        /// from there with the model's own commits. The first step thus
+        /// trains on Eq. 3's inputs (weighted, like every step of
+        /// Algorithm 3, by the fraction actually masked rather than the
+        /// drawn t).
         Random = "random",
     }
 }

@@ -295,7 +295,7 @@ pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarSto
         height: h as i64,
         width: w as i64,
     };
-    check_memory(cfg, shape, device)?;
+    check_memory(cfg, info, device, 1, "the weights")?;
     // libtorch panics when an allocation fails or a size overflows.
     let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Model::new(&vs.root(), &cfg.model, shape)
@@ -311,13 +311,21 @@ pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarSto
     Ok((vs, model))
 }
 
-/// Refuses a model whose weights, gradients, two AdamW moments and EMA
-/// (5 fp32 copies of every parameter) cannot fit in the memory this
-/// machine has available (on the CPU; a GPU's memory is left to libtorch).
-fn check_memory(cfg: &RunConfig, shape: DataShape, device: Device) -> Result<()> {
+/// Refuses a model of which `copies` fp32 copies of every parameter (`what`
+/// they are: 1 to evaluate; 5 to train: weights, gradients, two AdamW
+/// moments, EMA) cannot fit in the memory this machine has available (on
+/// the CPU; a GPU's memory is left to libtorch, whose failure
+/// [`build`] turns into an error).
+pub fn check_memory(
+    cfg: &RunConfig,
+    info: &TaskInfo,
+    device: Device,
+    copies: usize,
+    what: &str,
+) -> Result<()> {
     let d = cfg.model.d as f64;
-    let params = crate::flops::params(cfg) + (shape.vocab as f64 + 1.0) * d * 2.0;
-    let bytes = params * 4.0 * 5.0;
+    let params = crate::flops::params(cfg) + (info.vocab() as f64 + 1.0) * d * 2.0;
+    let bytes = params * 4.0 * copies as f64;
     if !bytes.is_finite() || bytes > 1e15 {
         bail!(
             "model.d = {}, model.layers = {}: {params:.3e} parameters is beyond any machine",
@@ -330,7 +338,7 @@ fn check_memory(cfg: &RunConfig, shape: DataShape, device: Device) -> Result<()>
             if bytes > avail as f64 {
                 bail!(
                     "model.d = {}, model.layers = {}: {params:.3e} parameters need about {:.1} GiB \
-                     (weights, gradients, AdamW moments, EMA) but this machine has {:.1} GiB available",
+                     ({what}) but this machine has {:.1} GiB available",
                     cfg.model.d,
                     cfg.model.layers,
                     bytes / (1u64 << 30) as f64,

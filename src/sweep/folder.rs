@@ -80,8 +80,9 @@ impl SweepFolder {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // (A `.lock` alone is a runner's, taken before the copy exists.)
                 let non_empty = std::fs::read_dir(&self.root)
-                    .map(|mut d| d.next().is_some())
+                    .map(|d| d.flatten().any(|e| e.file_name() != ".lock"))
                     .unwrap_or(false);
                 if non_empty {
                     bail!(

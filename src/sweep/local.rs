@@ -68,8 +68,6 @@ pub fn run_local(
     opts: &LocalOptions,
 ) -> Result<LocalSummary> {
     signals::install()?;
-    // One runner per sweep folder: a second one would train the same runs.
-    let _lock = crate::util::lock_folder(&folder.root, "running this sweep")?;
     let mut summary = LocalSummary::default();
     let mut todo = VecDeque::new();
     for r in runs {

@@ -224,7 +224,7 @@ impl SweepSpec {
         }
         let seeds = match root.get("seeds") {
             None => None,
-            Some(toml::Value::Integer(n)) if *n as u64 > super::grid::MAX_RUNS => bail!(
+            Some(toml::Value::Integer(n)) if *n > super::grid::MAX_RUNS as i64 => bail!(
                 "{origin}: `seeds = {n}` asks for more than {} runs (the most one sweep may hold)",
                 super::grid::MAX_RUNS
             ),

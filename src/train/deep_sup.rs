@@ -108,14 +108,16 @@ pub fn minibatch(
             let keep = remaining_after(schedule, &n, s, cfg.n_sup);
             tokens = if cfg.ds_reveal_truth {
                 // Teacher forcing: reveal the truth at random masked
-                // positions, drawn from the step's own random stream.
+                // positions, drawn from the step's own random stream for
+                // the global batch (each rank keeps its rows' draws).
                 let mut rng = super::step_rng(tr.cfg.seed, tr.step, 3);
-                let size = target.size();
-                let u: Vec<f32> = (0..size.iter().product::<i64>())
-                    .map(|_| rand::Rng::gen::<f32>(&mut rng))
-                    .collect();
-                let conf = Tensor::from_slice(&u)
-                    .view(size.as_slice())
+                let (b, l) = target.size2().expect("[B, L]");
+                let lo = if tr.dist.is_active() { tr.shard().0 } else { 0 };
+                let all = tr.cfg.train.batch.max(lo + b as usize) * l as usize;
+                let u: Vec<f32> = (0..all).map(|_| rand::Rng::gen::<f32>(&mut rng)).collect();
+                let mine = &u[lo * l as usize..(lo + b as usize) * l as usize];
+                let conf = Tensor::from_slice(mine)
+                    .view([b, l])
                     .to_device(target.device());
                 commit(&tokens, target, &conf, resp, &keep)
             } else {

@@ -106,7 +106,7 @@ pub struct Trainer {
 impl Trainer {
     /// Loads the data and builds a fresh model and optimizer.
     pub fn new(cfg: &RunConfig) -> Result<Trainer> {
-        let device = crate::device::start(cfg)?;
+        let device = crate::device::resolve_device(&cfg.train.device)?;
         Trainer::with_dist(cfg, Dist::single(), device)
     }
 
@@ -120,6 +120,13 @@ impl Trainer {
         let (train_pairs, test_pairs) = data::load_splits(cfg)?;
         let train = Dataset::new(info, train_pairs).context("training split")?;
         let test = Dataset::new(info, test_pairs).context("test split")?;
+        crate::model::check_memory(
+            cfg,
+            &info,
+            device,
+            5,
+            "weights, gradients, AdamW moments, EMA",
+        )?;
         let (vs, model) = crate::model::build(cfg, &info, device)?;
         let opt = AdamW::new(&vs, &cfg.train);
         let ema = (cfg.train.ema > 0.0).then(|| Ema::new(&opt.params, cfg.train.ema));
@@ -582,7 +589,17 @@ pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Ou
     }
     let mut tr = Trainer::with_dist(cfg, dist, device)?;
     tr.inject_nan_at = opts.inject_nan_at;
-    let res = train_rank(&mut tr, cfg, run, &opts);
+    // A panic (a bug, or libtorch failing) is an error like any other: the
+    // other ranks are told, instead of waiting in a collective.
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        train_rank(&mut tr, cfg, run, &opts)
+    }))
+    .unwrap_or_else(|p| {
+        Err(anyhow::anyhow!(
+            "internal error: {}",
+            crate::util::panic_text(&*p)
+        ))
+    });
     if let Err(e) = &res {
         // An error on one rank would leave the others waiting in a collective.
         tr.dist.abort_others(e);
