@@ -116,6 +116,52 @@ mod tests {
         assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
     }
 
+    /// The same logits as the Eq. 3 example: the per-sample mean over the
+    /// response positions (weighted), then the batch mean.
+    #[test]
+    fn response_ce_matches_a_hand_computed_example() {
+        let logits = Tensor::from_slice(&[
+            0.0f32,
+            0.0,
+            0.0,
+            (3.0f32).ln(),
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            (3.0f32).ln(),
+            0.0,
+            0.0,
+            0.0,
+        ])
+        .view([2, 3, 2]);
+        let target = Tensor::from_slice(&[0i64, 1, 1, 0, 0, 1]).view([2, 3]);
+        let resp = Tensor::from_slice(&[true, true, false, true, true, false]).view([2, 3]);
+        let w = Tensor::from_slice(&[1.0f32, 2.0, 7.0, 1.0, 3.0, 1.0]).view([2, 3]);
+        let got = f64::try_from(response_ce(&logits, &target, &resp, &w)).unwrap();
+        // Sample 0: -ln 1/2 (w 1) - 2 ln 3/4, over 2 response positions.
+        let s0 = ((2f64).ln() - 2.0 * (0.75f64).ln()) / 2.0;
+        // Sample 1: pos0 -ln 1/2; pos1 logits (ln 3, 0), target 0: -3 ln 3/4.
+        let s1 = ((2f64).ln() - 3.0 * (0.75f64).ln()) / 2.0;
+        let want = (s0 + s1) / 2.0;
+        assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
+    }
+
+    /// BCE of h(y) against exact match, a mean over all rows in which masked
+    /// rows count 0 (Algorithm 3 keeps halted samples in the batch).
+    #[test]
+    fn halt_loss_is_bce_and_masked_rows_count_zero() {
+        let logit = t1(&[0.0, (3.0f32).ln(), -(3.0f32).ln()]);
+        let correct = Tensor::from_slice(&[true, false, false]);
+        // sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4.
+        let bce = [(2f64).ln(), -(0.25f64).ln(), -(0.75f64).ln()];
+        let all = f64::try_from(halt_loss(&logit, &correct, None)).unwrap();
+        assert!((all - bce.iter().sum::<f64>() / 3.0).abs() < 1e-6, "{all}");
+        let rows = Tensor::from_slice(&[true, false, true]);
+        let masked = f64::try_from(halt_loss(&logit, &correct, Some(&rows))).unwrap();
+        assert!((masked - (bce[0] + bce[2]) / 3.0).abs() < 1e-6, "{masked}");
+    }
+
     #[test]
     fn kd_is_zero_for_identical_logits_and_positive_otherwise() {
         let a = Tensor::randn([2, 4, 5], (Kind::Float, tch::Device::Cpu));
