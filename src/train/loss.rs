@@ -184,10 +184,11 @@ mod tests {
         let teacher = Tensor::from_slice(&[2.0f32, 0.0, -5.0, 5.0]).view([1, 2, 2]);
         let masked = Tensor::from_slice(&[true, false]).view([1, 2]);
         let (t, l) = (t1(&[0.5]), t1(&[4.0]));
-        let tau = 2.0f64;
-        // Position 0 at τ = 2: teacher logits (1, 0), student (0, 0).
-        let z = 1.0f64.exp() + 1.0;
-        let (pt0, pt1) = (1.0f64.exp() / z, 1.0 / z);
+        // τ = 4 (τ² = 16 differs from 2τ = 8, unlike at τ = 2).
+        let tau = 4.0f64;
+        // Position 0 at τ = 4: teacher logits (0.5, 0), student (0, 0).
+        let z = 0.5f64.exp() + 1.0;
+        let (pt0, pt1) = (0.5f64.exp() / z, 1.0 / z);
         let kl = pt0 * (pt0 / 0.5).ln() + pt1 * (pt1 / 0.5).ln();
         let want = kl * tau * tau / (0.5 * 4.0);
         let got = f64::try_from(kd_loss(&student, &teacher, &masked, &t, &l, tau)).unwrap();
@@ -208,5 +209,11 @@ mod tests {
         let resp0 = Tensor::from_slice(&[true, true, true, false]).view([2, 2]);
         let em = Vec::<bool>::try_from(exact_match(&logits, &target, &resp0)).unwrap();
         assert_eq!(em, vec![true, true]);
+        // L = 3 ≠ V = 2: the decode is over the vocabulary axis.
+        let logits = Tensor::from_slice(&[0.0f32, 1.0, 1.0, 0.0, 0.0, 1.0]).view([1, 3, 2]);
+        let target = Tensor::from_slice(&[1i64, 0, 1]).view([1, 3]);
+        let resp = Tensor::from_slice(&[true, true, true]).view([1, 3]);
+        let em = Vec::<bool>::try_from(exact_match(&logits, &target, &resp)).unwrap();
+        assert_eq!(em, vec![true]);
     }
 }
