@@ -174,30 +174,8 @@ fn sigterm_to_the_runner_checkpoints_and_rerun_resumes() {
     )
     .unwrap();
     let results = tmp.path().join("results");
-    let runner = Command::new(BIN)
-        .args(["sweep", "run", "--results"])
-        .arg(&results)
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut trainer: Option<(PathBuf, u32)> = None;
-    wait_until("a checkpoint", Duration::from_secs(120), || {
-        if !results.exists() {
-            return false;
-        }
-        for d in run_dirs(&results) {
-            if d.join("ckpt/last.json").exists() {
-                if let Some(pid) = trainer_pid(&d) {
-                    trainer = Some((d, pid));
-                    return true;
-                }
-            }
-        }
-        false
-    });
-    let (run, pid) = trainer.unwrap();
+    let runner = spawn_runner(&results, &file, Stdio::piped);
+    let (run, pid) = checkpointed_trainer(&results);
     // Should an assertion fail before the runner exits, end it and its trainer.
     let mut stray = KillOnPanic(vec![runner.id(), pid]);
     let frozen = Frozen::stop(pid);
@@ -238,10 +216,49 @@ fn sigterm_to_the_runner_checkpoints_and_rerun_resumes() {
     assert!(log.contains(&format!("stopped at step {stopped}")), "{log}");
     assert!(!run.join("eval.csv").exists());
 
+    let log = rerun_resumes(&results, &file, &run, stopped);
+    assert_eq!(state_of(&run)["step"], steps);
+    assert!(run.join("eval.csv").exists());
+    assert_eq!(log.matches(" train --config ").count(), 2, "{log}");
+}
+
+/// Starts `trldm sweep run --results RESULTS FILE` in the background, its
+/// output going where `out` says.
+fn spawn_runner(results: &Path, file: &Path, out: fn() -> Stdio) -> std::process::Child {
+    Command::new(BIN)
+        .args(["sweep", "run", "--results"])
+        .arg(results)
+        .arg(file)
+        .stdout(out())
+        .stderr(out())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a run of the sweep in `results` to have a checkpoint and a
+/// live trainer; returns the run folder and the trainer's pid.
+fn checkpointed_trainer(results: &Path) -> (PathBuf, u32) {
+    let mut trainer: Option<(PathBuf, u32)> = None;
+    wait_until("a checkpoint", Duration::from_secs(120), || {
+        trainer = results
+            .exists()
+            .then(|| run_dirs(results))
+            .into_iter()
+            .flatten()
+            .filter(|d| d.join("ckpt/last.json").exists())
+            .find_map(|d| trainer_pid(&d).map(|pid| (d, pid)));
+        trainer.is_some()
+    });
+    trainer.unwrap()
+}
+
+/// Runs the sweep again to the end and checks that `run` resumed from
+/// `stopped` and is done; returns its train.log.
+fn rerun_resumes(results: &Path, file: &Path, run: &Path, stopped: u64) -> String {
     let out = Command::new(BIN)
         .args(["sweep", "run", "--results"])
-        .arg(&results)
-        .arg(&file)
+        .arg(results)
+        .arg(file)
         .output()
         .unwrap();
     assert!(
@@ -249,12 +266,10 @@ fn sigterm_to_the_runner_checkpoints_and_rerun_resumes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(state_of(&run)["state"], "done");
-    assert_eq!(state_of(&run)["step"], steps);
-    assert!(run.join("eval.csv").exists());
+    assert_eq!(state_of(run)["state"], "done");
     let log = std::fs::read_to_string(run.join("train.log")).unwrap();
-    assert_eq!(log.matches(" train --config ").count(), 2, "{log}");
     assert!(log.contains(&format!("resumed at step {stopped}")), "{log}");
+    log
 }
 
 /// The step of a run's newest checkpoint (`ckpt/last.json`).
@@ -392,30 +407,8 @@ fn a_killed_runner_stops_its_trainer_with_a_checkpoint() {
     )
     .unwrap();
     let results = tmp.path().join("results");
-    let mut runner = Command::new(BIN)
-        .args(["sweep", "run", "--results"])
-        .arg(&results)
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut trainer: Option<(PathBuf, u32)> = None;
-    wait_until("a checkpoint", Duration::from_secs(120), || {
-        results.exists()
-            && run_dirs(&results).into_iter().any(|d| {
-                let pid = d
-                    .join("ckpt/last.json")
-                    .exists()
-                    .then(|| trainer_pid(&d))
-                    .flatten();
-                if let Some(pid) = pid {
-                    trainer = Some((d, pid));
-                }
-                pid.is_some()
-            })
-    });
-    let (run, pid) = trainer.unwrap();
+    let mut runner = spawn_runner(&results, &file, Stdio::null);
+    let (run, pid) = checkpointed_trainer(&results);
     let mut stray = KillOnPanic(vec![runner.id(), pid]);
     let frozen = Frozen::stop(pid);
     let at_freeze = checkpoint_step(&run);
@@ -439,25 +432,12 @@ fn a_killed_runner_stops_its_trainer_with_a_checkpoint() {
     assert_eq!(st["reason"], "stopped; resumable", "{st}");
     let stopped = checkpoint_step(&run);
     assert!(at_freeze <= stopped && stopped < steps as u64, "{st}");
-    let out = Command::new(BIN)
-        .args(["sweep", "run", "--results"])
-        .arg(&results)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(state_of(&run)["state"], "done");
-    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
-    assert!(log.contains(&format!("resumed at step {stopped}")), "{log}");
+    rerun_resumes(&results, &file, &run, stopped);
 }
 
 /// A second `sweep run` on a sweep folder that a live runner holds is
 /// refused before it writes anything there (not even its plan), naming the
-/// holder; once the first runner is gone the folder can be run again.
+/// holder.
 #[test]
 fn a_second_runner_on_a_live_sweep_is_refused_before_writing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -468,14 +448,7 @@ fn a_second_runner_on_a_live_sweep_is_refused_before_writing() {
     )
     .unwrap();
     let results = tmp.path().join("results");
-    let runner = Command::new(BIN)
-        .args(["sweep", "run", "--results"])
-        .arg(&results)
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let runner = spawn_runner(&results, &file, Stdio::null);
     let mut stray = KillOnPanic(vec![runner.id()]);
     wait_until("the first runner's plan", Duration::from_secs(60), || {
         results.join("runs.csv").exists()
