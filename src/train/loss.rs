@@ -82,24 +82,17 @@ mod tests {
         Tensor::from_slice(v)
     }
 
+    /// B = 2, L = 3, V = 2, chosen so that the log-probabilities are simple:
+    /// (0, 0) everywhere except (0, ln 3) at [0, 1] and (ln 3, 0) at [1, 1].
+    fn simple_logits() -> Tensor {
+        let l3 = (3.0f32).ln();
+        Tensor::from_slice(&[0.0f32, 0.0, 0.0, l3, 0.0, 0.0, 0.0, 0.0, l3, 0.0, 0.0, 0.0])
+            .view([2, 3, 2])
+    }
+
     #[test]
     fn eq3_weighting_matches_a_hand_computed_example() {
-        // B = 2, L = 3, V = 2. Logits chosen so that log-probs are simple.
-        let logits = Tensor::from_slice(&[
-            0.0f32,
-            0.0,
-            0.0,
-            (3.0f32).ln(),
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            (3.0f32).ln(),
-            0.0,
-            0.0,
-            0.0,
-        ])
-        .view([2, 3, 2]);
+        let logits = simple_logits();
         let target = Tensor::from_slice(&[0i64, 1, 0, 0, 0, 1]).view([2, 3]);
         let masked = Tensor::from_slice(&[true, true, false, true, false, true]).view([2, 3]);
         let t = t1(&[0.5, 0.25]);
@@ -116,25 +109,11 @@ mod tests {
         assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
     }
 
-    /// The same logits as the Eq. 3 example: the per-sample mean over the
+    /// The logits of the Eq. 3 example: the per-sample mean over the
     /// response positions (weighted), then the batch mean.
     #[test]
     fn response_ce_matches_a_hand_computed_example() {
-        let logits = Tensor::from_slice(&[
-            0.0f32,
-            0.0,
-            0.0,
-            (3.0f32).ln(),
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            (3.0f32).ln(),
-            0.0,
-            0.0,
-            0.0,
-        ])
-        .view([2, 3, 2]);
+        let logits = simple_logits();
         let target = Tensor::from_slice(&[0i64, 1, 1, 0, 0, 1]).view([2, 3]);
         let resp = Tensor::from_slice(&[true, true, false, true, true, false]).view([2, 3]);
         let w = Tensor::from_slice(&[1.0f32, 2.0, 7.0, 1.0, 3.0, 1.0]).view([2, 3]);
