@@ -48,6 +48,7 @@ pub fn minibatch(
         .eq(MASK)
         .logical_and(resp)
         .sum_dim_intlist(1, false, Kind::Int64);
+    let l_r = resp.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
     let b = resp.size()[0];
     let mut active = Tensor::ones([b], (Kind::Bool, resp.device()));
     let mut n_active = tr.cfg.train.batch as f64;
@@ -65,7 +66,6 @@ pub fn minibatch(
         let rows = active.unsqueeze(1);
         let live_resp = resp.logical_and(&rows);
         let masked = tokens.eq(MASK).logical_and(&live_resp);
-        let l_r = resp.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
         let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
         let main = if diffusion {
             loss::mdm_loss(&out.logits, target, &masked, &t, &l_r, weight)
