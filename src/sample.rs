@@ -48,27 +48,41 @@ impl SampleOptions {
 /// floor(n · cos(π/2 · s/N)) repeats itself at the start when N is large
 /// (81 cells, N = 64: 10 steps would commit nothing).
 pub fn remaining_after(schedule: Schedule, n: &Tensor, s: usize, n_steps: usize) -> Tensor {
-    if s >= n_steps {
-        return n.zeros_like();
-    }
-    match schedule {
+    left_after(schedule, n, &n.full_like(s as i64), s, n_steps)
+}
+
+/// [`remaining_after`] with a step count per row (`s` [B] int64): the rows
+/// of a TRM carry batch (`train.ds_batches = "carry"`) are each at their own
+/// supervision step.
+pub fn remaining_after_rows(schedule: Schedule, n: &Tensor, s: &Tensor, n_steps: usize) -> Tensor {
+    let s_max = s.max().int64_value(&[]).max(0) as usize;
+    left_after(schedule, n, s, s_max, n_steps)
+}
+
+/// The schedule for rows at steps `s` [B] (at most `s_max`); a row at or
+/// past `n_steps` keeps nothing masked.
+fn left_after(schedule: Schedule, n: &Tensor, s: &Tensor, s_max: usize, n_steps: usize) -> Tensor {
+    let s = s.clamp(0, n_steps as i64);
+    let left = match schedule {
         Schedule::Linear => {
             let base = n.divide_scalar_mode(n_steps as i64, "floor");
-            let extra = n.remainder(n_steps as i64).clamp_max(s as i64);
-            n - (base * s as i64 + extra)
+            let extra = n.remainder(n_steps as i64).minimum(&s);
+            n - (base * &s + extra)
         }
         Schedule::Cosine => {
             let mut left = n.shallow_clone();
-            for k in 1..=s {
+            for k in 1..=s_max.min(n_steps) {
                 let ratio = (std::f64::consts::FRAC_PI_2 * k as f64 / n_steps as f64).cos();
                 let raw = (n.to_kind(Kind::Double) * ratio)
                     .floor()
                     .to_kind(Kind::Int64);
-                left = raw.minimum(&(&left - 1)).clamp_min(0);
+                let next = raw.minimum(&(&left - 1)).clamp_min(0);
+                left = next.where_self(&s.ge(k as i64), &left);
             }
             left
         }
-    }
+    };
+    left.masked_fill(&s.ge(n_steps as i64), 0)
 }
 
 /// Fills the masked positions of `tokens` with `pred` and remasks the
@@ -315,6 +329,114 @@ mod tests {
             i64::try_from(remaining_after(Schedule::Cosine, &n, 1, 8).get(0)).unwrap(),
             79
         );
+    }
+
+    /// Rows at different steps (a carry batch) get what each would get on
+    /// its own: checked against the one-step-count version, which the test
+    /// above pins to hand-computed counts, for every step up to past N.
+    #[test]
+    fn per_row_steps_match_the_schedule_of_each_row() {
+        for schedule in [Schedule::Linear, Schedule::Cosine] {
+            let n_steps = 6;
+            let lens = [81i64, 17, 5, 40, 81, 3, 64, 9];
+            let steps = [0i64, 1, 2, 3, 4, 5, 6, 7];
+            let n = Tensor::from_slice(&lens);
+            let got = Vec::<i64>::try_from(remaining_after_rows(
+                schedule,
+                &n,
+                &Tensor::from_slice(&steps),
+                n_steps,
+            ))
+            .unwrap();
+            for (i, (&len, &s)) in lens.iter().zip(&steps).enumerate() {
+                let one = Tensor::from_slice(&[len]);
+                let want =
+                    i64::try_from(remaining_after(schedule, &one, s as usize, n_steps).get(0))
+                        .unwrap();
+                assert_eq!(got[i], want, "{schedule:?}: row {i} (L_r {len}, step {s})");
+            }
+            // Step 0 keeps all, steps at or past N keep none.
+            assert_eq!((got[0], got[6], got[7]), (81, 0, 0));
+        }
+    }
+
+    /// Gumbel sampling at temperature T picks token k with probability
+    /// softmax(logits / T)_k (LLaDA) and reports the model's own
+    /// (untempered) probability as the confidence; T = 0 is the argmax,
+    /// even when every allowed logit is negative.
+    #[test]
+    fn temperature_draws_from_the_tempered_softmax() {
+        tch::manual_seed(0);
+        let n = 20_000i64;
+        // Vocabulary PAD, MASK, a, b with logits 0 and ln 9 for a and b
+        // (PAD and MASK would win if they were not banned).
+        let row = Tensor::from_slice(&[50.0f32, 50.0, 0.0, 9f32.ln()]);
+        let logits = row.view([1, 1, 4]).expand([1, n, 4], false);
+        let (pred, conf) = predict(&logits, 2.0);
+        // At T = 2: p(b) = 3 / (1 + 3) = 0.75 (T = 1 would give 0.9).
+        let share_b = pred
+            .eq(3)
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
+        assert!((share_b - 0.75).abs() < 0.015, "share of b {share_b}");
+        assert_eq!(pred.lt(2).sum(Kind::Int64).int64_value(&[]), 0);
+        let conf_b = conf
+            .masked_select(&pred.eq(3))
+            .mean(Kind::Float)
+            .double_value(&[]);
+        let conf_a = conf
+            .masked_select(&pred.eq(2))
+            .mean(Kind::Float)
+            .double_value(&[]);
+        assert!((conf_b - 0.9).abs() < 1e-5 && (conf_a - 0.1).abs() < 1e-5);
+        let neg = Tensor::from_slice(&[0.0f32, 0.0, -3.0, -1.0]).view([1, 1, 4]);
+        let (pred, conf) = predict(&neg, 0.0);
+        assert_eq!(pred.int64_value(&[0, 0]), 3);
+        assert!((conf.double_value(&[0, 0]) - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-6);
+    }
+
+    /// `next_state` resets y to e(tokens) every `reset_y_every` steps and z
+    /// to 0 every `reset_z_every` steps (0 = never); otherwise both carry.
+    #[test]
+    fn states_reset_exactly_on_their_schedule() {
+        let mut cfg = crate::config::RunConfig::default();
+        cfg.task.height = 5;
+        cfg.task.width = 5;
+        cfg.model.d = 16;
+        cfg.model.heads = 2;
+        cfg.model.layers = 1;
+        let info = crate::data::TaskInfo::from_config(&cfg);
+        let (_vs, model) = crate::model::build(&cfg, &info, tch::Device::Cpu).unwrap();
+        let l = info.seq_len() as i64;
+        let tokens = Tensor::full([1, l], MASK, (Kind::Int64, tch::Device::Cpu));
+        let carried = || State {
+            y: Tensor::full([1, l, 16], 5.0, (Kind::Float, tch::Device::Cpu)),
+            z: Tensor::full([1, l, 16], 7.0, (Kind::Float, tch::Device::Cpu)),
+        };
+        let e = tch::no_grad(|| model.embed(&tokens));
+        let mut opts = SampleOptions::from_config(&cfg.sample);
+        for (y_every, z_every) in [(0usize, 0usize), (2, 3), (1, 1)] {
+            opts.reset_y_every = y_every;
+            opts.reset_z_every = z_every;
+            for step in 1..=6usize {
+                let s = tch::no_grad(|| next_state(&model, &tokens, carried(), step, &opts));
+                let y_reset = y_every > 0 && step % y_every == 0;
+                let z_reset = z_every > 0 && step % z_every == 0;
+                let want_y = if y_reset {
+                    e.shallow_clone()
+                } else {
+                    carried().y
+                };
+                let want_z = if z_reset {
+                    carried().z.zeros_like()
+                } else {
+                    carried().z
+                };
+                assert!(s.y.equal(&want_y), "y at step {step} (every {y_every})");
+                assert!(s.z.equal(&want_z), "z at step {step} (every {z_every})");
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! memorises puzzles, divergence keeps the checkpoint, bad configs and data
 //! are refused clearly.
 use std::path::Path;
-use trldm::config::RunConfig;
+use trldm::config::{DsBatches, RunConfig};
 use trldm::run::{RunDir, State};
 use trldm::tasks::{csvio, maze};
 use trldm::train::{self, Outcome, TrainOptions, Trainer};
@@ -46,7 +46,10 @@ fn final_state(run: &RunDir) -> Vec<(String, Vec<f32>)> {
     let mut v: Vec<(String, Vec<f32>)> = ck
         .tensors
         .iter()
-        .map(|(n, t)| (n.clone(), Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
+        .map(|(n, t)| {
+            let t = t.flatten(0, -1).to_kind(tch::Kind::Float);
+            (n.clone(), Vec::<f32>::try_from(t).unwrap())
+        })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
@@ -54,13 +57,31 @@ fn final_state(run: &RunDir) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn resume_is_bit_exact_on_cpu() {
-    for (variant, bf16) in [("trldm", false), ("trldm-ds", false), ("trldm", true)] {
+    // The carry-batch runs (TRM's loop) stop with rows in flight at
+    // different supervision steps, which the checkpoint must keep.
+    for (variant, bf16, carry) in [
+        ("trldm", false, false),
+        ("trldm-ds", false, false),
+        ("trldm", true, false),
+        ("trldm-ds", false, true),
+        ("trm", false, true),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = tiny(tmp.path());
         cfg.model.variant = variant.parse().unwrap();
         cfg.train.cpu_bf16 = bf16;
+        if carry {
+            cfg.train.ds_batches = DsBatches::Carry;
+            cfg.train.n_sup = 3;
+            cfg.train.halting = true;
+            cfg.train.halt_tau = 0.5;
+            cfg.train.min_sup_steps = 1;
+            cfg.train.halt_explore = 0.5;
+        }
         cfg.train.unroll = if variant == "trldm" { 2 } else { 1 };
-        cfg.train.n_sup = 2;
+        if !carry {
+            cfg.train.n_sup = 2;
+        }
         cfg.train.ckpt_every = 4;
         let straight = RunDir::new(tmp.path().join("straight"));
         assert_eq!(
@@ -89,6 +110,7 @@ fn resume_is_bit_exact_on_cpu() {
             a.iter().any(|(n, _)| n.starts_with("ema/"))
                 && a.iter().any(|(n, _)| n.starts_with("adam_v/"))
         );
+        assert_eq!(a.iter().any(|(n, _)| n.starts_with("carry/")), carry);
         for ((na, va), (nb, vb)) in a.iter().zip(&b) {
             assert_eq!(na, nb);
             assert!(va == vb, "{variant}: {na} differs after resume");
@@ -290,4 +312,92 @@ fn detached_and_full_gradients_agree_only_without_a_carried_state() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("equal by construction"), "{e}");
+}
+
+/// TRM's carry batches (`train.ds_batches = "carry"`): one update per
+/// training step; every row is at its own supervision step, with exactly the
+/// schedule's number of positions still masked for that step; a row keeps
+/// its puzzle until it finishes (N_sup steps, or halting past its floor) and
+/// then starts a new one; halting exploration raises a share of the floors
+/// from `min_sup_steps` to U{2..N_sup}.
+#[test]
+fn carry_batches_keep_each_row_on_its_own_trajectory() {
+    use tch::{Kind, Tensor};
+    use trldm::data::MASK;
+    use trldm::sample::remaining_after_rows;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = tiny(tmp.path());
+    cfg.model.variant = "trldm-ds".parse().unwrap();
+    cfg.train.ds_batches = DsBatches::Carry;
+    cfg.train.n_sup = 4;
+    cfg.train.batch = 64;
+    cfg.train.halting = true;
+    // The untrained head says h = sigmoid(-5) = 0.0067 everywhere, far above
+    // this τ (logit -6.9) after 12 small updates, so a row halts as soon as
+    // its floor allows.
+    cfg.train.halt_tau = 0.001;
+    cfg.train.min_sup_steps = 2;
+    cfg.train.halt_explore = 0.5;
+    let mut tr = Trainer::new(&cfg).unwrap();
+    let ints = |t: &Tensor| Vec::<i64>::try_from(t.to_kind(Kind::Int64)).unwrap();
+    let mut prev: Option<(Vec<i64>, Vec<i64>, Tensor)> = None;
+    let (mut early, mut full, mut explored, mut plain, mut new_puzzles) = (0, 0, 0, 0, 0);
+    for step in 1..=12u64 {
+        let (_, norms) = tr.train_step().unwrap();
+        assert_eq!((norms.len(), tr.step), (1, step), "one update per step");
+        let c = tr.carry.as_ref().expect("a carry after the first step");
+        let (s, halted, floor) = (ints(&c.s), ints(&c.halted), ints(&c.floor));
+        // Each row has exactly as many masked positions as its own step leaves.
+        let masked =
+            c.tokens
+                .eq(MASK)
+                .logical_and(&c.data.resp)
+                .sum_dim_intlist(1, false, Kind::Int64);
+        let want = remaining_after_rows(cfg.sample.schedule, &c.n, &c.s, 4);
+        assert_eq!(ints(&masked), ints(&want), "step {step}");
+        // All-masked start: n is the response length.
+        assert_eq!(
+            ints(&c.n),
+            ints(&c.data.resp.sum_dim_intlist(1, false, Kind::Int64))
+        );
+        for i in 0..64 {
+            assert!(
+                (1..=4).contains(&s[i]) && (2..=4).contains(&floor[i]),
+                "row {i}"
+            );
+            if s[i] == 4 || s[i] >= floor[i] {
+                assert_eq!(
+                    halted[i], 1,
+                    "row {i} at step {} of floor {}",
+                    s[i], floor[i]
+                );
+            } else {
+                assert_eq!(halted[i], 0, "row {i} halted below its floor");
+            }
+            early += (halted[i] == 1 && s[i] < 4) as usize;
+            full += (s[i] == 4) as usize;
+            if s[i] == 1 {
+                explored += (floor[i] > 2) as usize;
+                plain += (floor[i] == 2) as usize;
+            }
+        }
+        if let Some((ps, ph, pt)) = &prev {
+            for i in 0..64 {
+                let same = pt.get(i as i64).equal(&c.data.target.get(i as i64));
+                if ph[i] == 1 {
+                    assert_eq!(s[i], 1, "a finished row starts again");
+                    new_puzzles += (!same) as usize;
+                } else {
+                    assert_eq!(s[i], ps[i] + 1, "row {i} goes on");
+                    assert!(same, "row {i} changed puzzle mid-trajectory");
+                }
+            }
+        }
+        prev = Some((s, halted, c.data.target.shallow_clone()));
+    }
+    assert!(early > 0 && full > 0, "early {early}, full {full}");
+    assert!(new_puzzles > 0);
+    // P(floor > 2) = 0.5 · 2/3 per new row.
+    let share = explored as f64 / (explored + plain) as f64;
+    assert!((0.2..0.5).contains(&share), "explored share {share}");
 }

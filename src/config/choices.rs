@@ -205,6 +205,23 @@ choice! {
 }
 
 choice! {
+    /// `train.ds_batches`: how deep supervision (`trldm-ds`, `trm`) walks
+    /// its minibatches through the N_sup supervision steps.
+    DsBatches {
+        /// Algorithm 3 as written: each minibatch gets N_sup updates in a
+        /// row (fewer with halting), then the next minibatch is drawn.
+        Minibatch = "minibatch",
+        /// TRM's carry (Jolicoeur-Martineau 2025, `pretrain.py`): one
+        /// update per training step on a batch whose rows are each at
+        /// their own supervision step; a row that halts or reaches N_sup
+        /// takes a new puzzle at the next step while the others keep their
+        /// (y, z) and committed tokens. Consecutive updates thus never
+        /// share one minibatch.
+        Carry = "carry",
+    }
+}
+
+choice! {
     /// `model.state_norm`: how the recursive states are kept bounded over
     /// carried steps.
     ///

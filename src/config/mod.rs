@@ -14,8 +14,8 @@ use std::path::Path;
 
 mod choices;
 pub use choices::{
-    AttnKernelChoice, BlockKind, DsStart, Layout, NormPlace, PosEncoding, Puzzle, Remask, Schedule,
-    StateNorm, Variant,
+    AttnKernelChoice, BlockKind, DsBatches, DsStart, Layout, NormPlace, PosEncoding, Puzzle,
+    Remask, Schedule, StateNorm, Variant,
 };
 
 /// One run: `[task] [model] [train] [sample] [eval]` plus a name and a seed.
@@ -146,6 +146,13 @@ pub struct TrainConfig {
     /// Algorithm 3, line 3: where each minibatch's trajectory starts
     /// (`masked`, as written, or `random`: Eq. 3's corruption); see [`DsStart`].
     pub ds_start: DsStart,
+    /// Deep supervision: N_sup updates per minibatch (`minibatch`,
+    /// Algorithm 3) or TRM's carry batches (`carry`); see [`DsBatches`].
+    pub ds_batches: DsBatches,
+    /// Halting exploration (TRM: 0.1): with this probability a sample gets
+    /// a minimum number of supervision steps drawn uniformly from
+    /// [2, N_sup] before halting may stop it (0 = off).
+    pub halt_explore: f64,
     /// Distillation (Eq. 8): a teacher run folder or TorchScript file; weight; temperature.
     pub kd_teacher: String,
     pub lambda_kd: f64,
@@ -275,6 +282,8 @@ impl Default for TrainConfig {
             min_sup_steps: 2,
             ds_reveal_truth: false,
             ds_start: DsStart::Masked,
+            ds_batches: DsBatches::Minibatch,
+            halt_explore: 0.0,
             kd_teacher: String::new(),
             lambda_kd: 0.0,
             kd_temp: 1.0,
@@ -552,6 +561,23 @@ impl RunConfig {
                 m.variant
             );
         }
+        if !(0.0..=1.0).contains(&t.halt_explore) {
+            bail!(
+                "train.halt_explore = {}: a probability, in [0, 1] (0 = off)",
+                t.halt_explore
+            );
+        }
+        if t.ds_batches == DsBatches::Carry && !m.variant.deep_supervised() {
+            bail!(
+                "train.ds_batches = \"carry\" is a way of running deep supervision, which model.variant = \"{}\" does not use (only \"trldm-ds\" and \"trm\")",
+                m.variant
+            );
+        }
+        if t.ds_batches == DsBatches::Carry && t.ds_reveal_truth {
+            bail!(
+                "train.ds_reveal_truth = true is implemented for train.ds_batches = \"minibatch\" only, not \"carry\""
+            );
+        }
         if s.halt && !m.variant.deep_supervised() {
             bail!(
                 "sample.halt = true needs a trained halting head, which only deep supervision trains (model.variant = \"trldm-ds\" or \"trm\"), not model.variant = \"{}\"",
@@ -824,6 +850,7 @@ mod tests {
             ),
             ("model.state_norm", &["none", "step", "update"][..]),
             ("train.ds_start", &["masked", "random"][..]),
+            ("train.ds_batches", &["minibatch", "carry"][..]),
             ("sample.schedule", &["linear", "cosine"][..]),
             ("sample.remask", &["low_confidence", "random"][..]),
         ] {

@@ -161,6 +161,18 @@ impl Model {
         }
     }
 
+    /// A carried state with the rows `rows` [B] (bool) started afresh
+    /// (Sec. 7.2's y = e([p, r]), z = 0 from `tokens`): the rows of a TRM
+    /// carry batch that took a new puzzle (`train.ds_batches = "carry"`).
+    pub fn reset_rows(&self, tokens: &Tensor, state: State, rows: &Tensor) -> State {
+        let fresh = self.init_state(&self.embed(tokens));
+        let r = rows.view([-1, 1, 1]);
+        State {
+            y: fresh.y.where_self(&r, &state.y),
+            z: fresh.z.where_self(&r, &state.z),
+        }
+    }
+
     /// Net_θ: the stack of blocks.
     pub fn net(&self, h: &Tensor) -> Tensor {
         let mut h = h.shallow_clone();

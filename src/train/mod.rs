@@ -8,7 +8,7 @@ pub mod loss;
 pub mod optim;
 
 use crate::checkpoint;
-use crate::config::RunConfig;
+use crate::config::{DsBatches, RunConfig};
 use crate::data::{self, Batch, Dataset, TaskInfo, MASK};
 use crate::dist::Dist;
 use crate::eval;
@@ -101,6 +101,9 @@ pub struct Trainer {
     pub sample_opts: crate::sample::SampleOptions,
     /// Testing aid: the loss of this update (1-based) becomes NaN.
     pub inject_nan_at: Option<u64>,
+    /// The rows in flight of TRM's carry batches (`train.ds_batches =
+    /// "carry"`); None before the first step.
+    pub carry: Option<deep_sup::Carry>,
 }
 
 impl Trainer {
@@ -151,6 +154,7 @@ impl Trainer {
             synced_loss: f64::NAN,
             sample_opts: crate::sample::SampleOptions::from_config(&cfg.sample),
             inject_nan_at: None,
+            carry: None,
         })
         .and_then(|mut tr| {
             tr.sync_from_root()?;
@@ -228,13 +232,20 @@ impl Trainer {
         out
     }
 
+    /// Writes a checkpoint. A single process also saves the rows in flight
+    /// of a carry batch, so that its resume is bit-exact; under data
+    /// parallelism (rank 0 writes) each rank's carry restarts on resume.
     pub fn save(&self, run: &RunDir) -> Result<()> {
+        let mut tensors = self.checkpoint_tensors();
+        if let (Some(c), false) = (&self.carry, self.dist.is_active()) {
+            tensors.extend(c.tensors());
+        }
         checkpoint::save(
             &run.ckpt_dir(),
             self.step,
             self.opt.t,
             &self.cfg,
-            &self.checkpoint_tensors(),
+            &tensors,
             self.cfg.train.keep_ckpts,
         )
     }
@@ -252,6 +263,12 @@ impl Trainer {
         }
         self.opt.load_state(&|n| ck.get(n), ck.meta.adam_t)?;
         self.step = ck.meta.step;
+        self.carry = match self.cfg.train.ds_batches {
+            DsBatches::Carry if !self.dist.is_active() => {
+                deep_sup::Carry::from_tensors(&|n| ck.get(n), self.device)
+            }
+            _ => None,
+        };
         self.sync_from_root()?;
         Ok(true)
     }
@@ -339,6 +356,10 @@ impl Trainer {
         let loss = match self.model.variant {
             Variant::Trldm | Variant::Mdm => self.one_step_loss(&batch),
             Variant::Vanilla => self.vanilla_loss(&batch),
+            Variant::TrldmDs | Variant::Trm if self.cfg.train.ds_batches == DsBatches::Carry => {
+                let (lv, res) = deep_sup::carry_step(self, &batch);
+                return res.map(|g| (lv, g));
+            }
             Variant::TrldmDs | Variant::Trm => {
                 let max = self.cfg.train.steps as u64;
                 let (lv, res) = deep_sup::minibatch(self, &batch, max);

@@ -302,6 +302,126 @@ mod tests {
         }
     }
 
+    /// A store with w = [1, -2] (a [1, 2] matrix) and b = [0.5], and the
+    /// gradients of (w · [3, 4]).sum() + 12 · b: [3, 4] and [12], norm 13.
+    fn store_with_grads() -> (VarStore, Tensor, Tensor) {
+        let vs = VarStore::new(tch::Device::Cpu);
+        let w = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]).view([1, 2]));
+        let b = vs.root().var_copy("b", &Tensor::from_slice(&[0.5f32]));
+        let loss = (&w * Tensor::from_slice(&[3.0f32, 4.0]).view([1, 2])).sum(tch::Kind::Float)
+            + (&b * 12.0).sum(tch::Kind::Float);
+        loss.backward();
+        (vs, w, b)
+    }
+
+    fn grads(opt: &AdamW) -> Vec<f32> {
+        opt.params
+            .iter()
+            .flat_map(|(_, p)| Vec::<f32>::try_from(p.grad().flatten(0, -1)).unwrap())
+            .collect()
+    }
+
+    /// Global norm sqrt(3² + 4² + 12²) = 13; clipping to 6.5 halves every
+    /// gradient, clipping to 13 or more (or 0 = off) leaves them;
+    /// `zero_grad` zeroes them. `named_params` sorts by name: b before w.
+    #[test]
+    fn grad_norm_clip_and_zero_grad_follow_their_definitions() {
+        let (vs, _w, _b) = store_with_grads();
+        let mut opt = AdamW::new(&vs, &TrainConfig::default());
+        let names: Vec<&str> = opt.params.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b", "w"]);
+        assert!((opt.grad_norm() - 13.0).abs() < 1e-5, "{}", opt.grad_norm());
+        for max in [0.0, 13.0, 20.0] {
+            opt.clip(13.0, max);
+            assert_eq!(grads(&opt), [12.0, 3.0, 4.0], "clip to {max}");
+        }
+        opt.clip(13.0, 6.5);
+        for (g, want) in grads(&opt).iter().zip([6.0f32, 1.5, 2.0]) {
+            assert!((g - want).abs() < 1e-5, "{:?}", grads(&opt));
+        }
+        opt.zero_grad();
+        assert_eq!(grads(&opt), [0.0, 0.0, 0.0]);
+        assert_eq!(opt.grad_norm(), 0.0);
+    }
+
+    /// The moments written by `state` and read back by `load_state` make a
+    /// fresh optimizer take exactly the update the original takes next; a
+    /// missing moment is an error naming it.
+    #[test]
+    fn adamw_state_round_trips_through_a_checkpoint() {
+        let cfg = TrainConfig {
+            weight_decay: 0.1,
+            ..Default::default()
+        };
+        let (vs, w, _b) = store_with_grads();
+        let mut opt = AdamW::new(&vs, &cfg);
+        opt.step(0.01);
+        opt.step(0.01);
+        let state: std::collections::HashMap<String, Tensor> = opt.state().into_iter().collect();
+        let mut names: Vec<&String> = state.keys().collect();
+        names.sort();
+        assert_eq!(names, ["adam_m/b", "adam_m/w", "adam_v/b", "adam_v/w"]);
+
+        // Two copies of the stepped weights with the same gradients: one
+        // restores the moments, the other starts from zero moments.
+        let copy = || {
+            let (vs2, w2, _b2) = store_with_grads();
+            tch::no_grad(|| {
+                for ((_, dst), (_, src)) in named_params(&vs2).iter_mut().zip(named_params(&vs)) {
+                    dst.copy_(&src);
+                }
+            });
+            (vs2, w2)
+        };
+        let (vs2, w2) = copy();
+        let (vs3, w3) = copy();
+        let mut restored = AdamW::new(&vs2, &cfg);
+        restored
+            .load_state(&|n| state.get(n).map(|t| t.copy()), opt.t)
+            .unwrap();
+        assert_eq!(restored.t, 2);
+        let mut blank = AdamW::new(&vs3, &cfg);
+        // New gradients (2p, from Σ p²): with the constant gradients so far
+        // Adam's bias-corrected update would not depend on the moments.
+        for o in [&mut opt, &mut restored, &mut blank] {
+            o.zero_grad();
+            let loss = o
+                .params
+                .iter()
+                .map(|(_, p)| (p * p).sum(tch::Kind::Float))
+                .fold(Tensor::from(0.0f32), |a, b| a + b);
+            loss.backward();
+            o.step(0.01);
+        }
+        assert!(w.equal(&w2), "{w} vs {w2}");
+        assert!(
+            !w.equal(&w3),
+            "the moments make no difference: the test shows nothing"
+        );
+        let err = AdamW::new(&vs3, &cfg)
+            .load_state(&|n| (n != "adam_v/w").then(|| state[n].copy()), 2)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("checkpoint lacks adam_v/w"),
+            "{err}"
+        );
+    }
+
+    /// `copy_into` writes the averaged weights into another store's variables.
+    #[test]
+    fn ema_copy_into_writes_the_average() {
+        let ema = Ema::new(
+            &[("w".to_string(), Tensor::from_slice(&[10.0f32, -3.0]))],
+            0.9,
+        );
+        let vs = VarStore::new(tch::Device::Cpu);
+        let w = vs.root().zeros("w", &[2]);
+        ema.copy_into(&vs);
+        assert_eq!(Vec::<f32>::try_from(&w).unwrap(), [10.0, -3.0]);
+    }
+
     #[test]
     fn adamw_first_step_moves_each_weight_by_lr() {
         // With bias correction, Adam's first update is lr * g/|g| (+ decay).
