@@ -151,9 +151,42 @@ pub fn lock_folder(dir: &Path, what: &str) -> Result<FolderLock> {
     Ok(FolderLock { _file: file })
 }
 
+/// `secs` since the Unix epoch as an ISO 8601 UTC time, e.g.
+/// `2023-11-14T22:13:20Z` (civil-from-days, proleptic Gregorian calendar).
+pub fn utc_iso(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days since 0000-03-01, in 400-year eras of 146,097 days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_iso_matches_known_dates() {
+        assert_eq!(utc_iso(0), "1970-01-01T00:00:00Z");
+        // `date -u -d @1700000000`: Tue Nov 14 22:13:20 UTC 2023.
+        assert_eq!(utc_iso(1_700_000_000), "2023-11-14T22:13:20Z");
+        // A leap day of a century leap year, and 2100 (not a leap year).
+        assert_eq!(utc_iso(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_iso(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
 
     #[test]
     fn did_you_mean_suggests_only_close_names() {

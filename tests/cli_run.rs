@@ -496,3 +496,69 @@ fn a_resume_with_changed_settings_is_recorded() {
     let cfg = std::fs::read_to_string(rd.join("config.toml")).unwrap();
     assert!(cfg.contains("steps = 15"), "{cfg}");
 }
+
+/// `trldm bench ... --record` appends each printed line, with the machine,
+/// commit, date and command added, to `<dir>/<machine>.jsonl`; a second
+/// run appends instead of overwriting.
+#[test]
+fn bench_record_appends_evidence_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bench");
+    let d = dir.to_str().unwrap();
+    let args = [
+        "bench",
+        "sample",
+        "--puzzles",
+        "4",
+        "--set",
+        "task.height=5",
+        "--set",
+        "task.width=5",
+        "--set",
+        "task.min_path_len=4",
+        "--set",
+        "model.d=32",
+        "--set",
+        "train.threads=1",
+        "--set",
+        "train.device=cpu",
+        "--record",
+        "--record-dir",
+        d,
+        "--machine",
+        "Test Box #1",
+    ];
+    for _ in 0..2 {
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let file = dir.join("test-box-1.jsonl");
+    let body = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{body}");
+    for v in &lines {
+        assert_eq!(v["bench"], "sample");
+        assert_eq!(v["puzzles"], 4);
+        assert_eq!(v["machine"], "test-box-1");
+        assert!(v["puzzles_per_s"].as_f64().unwrap() > 0.0);
+        let date = v["date"].as_str().unwrap();
+        assert!(
+            date.len() == 20 && date.starts_with("20") && date.ends_with('Z'),
+            "{date}"
+        );
+        let commit = v["commit"].as_str().unwrap();
+        let hex = commit.trim_end_matches("+dirty");
+        assert!(
+            commit == "unknown" || (hex.len() == 40 && hex.chars().all(|c| c.is_ascii_hexdigit())),
+            "{commit}"
+        );
+        let cmd = v["command"].as_str().unwrap();
+        assert!(
+            cmd.contains("bench sample --puzzles 4") && cmd.contains("--record"),
+            "{cmd}"
+        );
+    }
+}

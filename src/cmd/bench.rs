@@ -46,6 +46,138 @@ pub struct BenchArgs {
     /// Puzzles to sample.
     #[arg(long, default_value_t = 500)]
     pub puzzles: usize,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// `--record`: keep the printed lines as evidence.
+#[derive(Args, Debug, Default)]
+pub struct RecordArgs {
+    /// Also append each JSON line, with the machine, commit, date and exact
+    /// command added, to `<record-dir>/<machine>.jsonl`.
+    #[arg(long)]
+    pub record: bool,
+    /// Where `--record` appends.
+    #[arg(long, value_name = "DIR", default_value = "results/bench")]
+    pub record_dir: PathBuf,
+    /// The machine's name in the record (default: $TRLDM_MACHINE, else the
+    /// CPU model and core count, or the GPU's name when it ran on CUDA).
+    #[arg(long)]
+    pub machine: Option<String>,
+}
+
+/// Prints one benchmark line and, with `--record`, appends it (with
+/// machine, commit, date and command) to the machine's JSONL file.
+fn emit(rec: &RecordArgs, line: serde_json::Value, cuda: bool) -> Result<()> {
+    println!("{line}");
+    if !rec.record {
+        return Ok(());
+    }
+    let machine = rec
+        .machine
+        .clone()
+        .or_else(|| std::env::var("TRLDM_MACHINE").ok())
+        .unwrap_or_else(|| machine_name(cuda));
+    let machine = slug(&machine);
+    let mut entry = line;
+    if let Some(obj) = entry.as_object_mut() {
+        obj.insert("machine".into(), machine.clone().into());
+        obj.insert("commit".into(), git_commit().into());
+        obj.insert(
+            "date".into(),
+            crate::util::utc_iso(crate::run::now_secs()).into(),
+        );
+        let args: Vec<String> = std::env::args().collect();
+        obj.insert("command".into(), args.join(" ").into());
+    }
+    let path = rec.record_dir.join(format!("{machine}.jsonl"));
+    let mut text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("{entry}\n"));
+    crate::util::write_atomic(&path, text.as_bytes())?;
+    eprintln!("recorded in {}", path.display());
+    Ok(())
+}
+
+/// Lower-case letters, digits and single dashes.
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "unknown".into()
+    } else {
+        out
+    }
+}
+
+/// The GPU's name (nvidia-smi) when the benchmark ran on CUDA, else the
+/// CPU model with the core count, e.g. `intel-xeon-cpu-2c`.
+fn machine_name(cuda: bool) -> String {
+    let run = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+    };
+    if cuda {
+        if let Some(gpu) = run("nvidia-smi", &["--query-gpu=name", "--format=csv,noheader"]) {
+            return gpu;
+        }
+    }
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}-{cores}c")
+}
+
+/// `git rev-parse HEAD` of the working folder, `+dirty` when tracked files
+/// differ from it; `unknown` outside a git checkout.
+fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "HEAD"]) {
+        None => "unknown".into(),
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(s) if !s.is_empty() => format!("{head}+dirty"),
+            _ => head,
+        },
+    }
 }
 
 #[derive(Args, Debug)]
@@ -56,6 +188,8 @@ pub struct DataBenchArgs {
     /// Puzzles to generate per generator.
     #[arg(long, default_value_t = 500)]
     pub count: usize,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// The reference configuration of ref_trldm.py.
@@ -140,8 +274,8 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
     if !tr.dist.is_root() {
         return Ok(());
     }
-    println!(
-        "{}",
+    emit(
+        &a.record,
         serde_json::json!({
             "bench": "train",
             "variant": cfg.model.variant,
@@ -168,9 +302,9 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
             "device": format!("{:?}", tr.device),
             "peak_rss_mib": peak_rss_mib(),
             "rss_before_training_mib": rss_before,
-        })
-    );
-    Ok(())
+        }),
+        tr.device.is_cuda(),
+    )
 }
 
 fn bench_sample(a: &BenchArgs) -> Result<()> {
@@ -185,8 +319,8 @@ fn bench_sample(a: &BenchArgs) -> Result<()> {
     // Warm-up on a few puzzles, then time the whole set.
     crate::eval::evaluate(&model, &cfg, &ds, 8, device)?;
     let res = crate::eval::evaluate(&model, &cfg, &ds, 0, device)?;
-    println!(
-        "{}",
+    emit(
+        &a.record,
         serde_json::json!({
             "bench": "sample",
             "puzzles_per_s": res.puzzles_per_s,
@@ -197,9 +331,9 @@ fn bench_sample(a: &BenchArgs) -> Result<()> {
             "wall_s": res.wall_s,
             "threads": tch::get_num_threads(),
             "device": format!("{device:?}"),
-        })
-    );
-    Ok(())
+        }),
+        device.is_cuda(),
+    )
 }
 
 fn bench_data(a: &DataBenchArgs) -> Result<()> {
@@ -217,10 +351,11 @@ fn bench_data(a: &DataBenchArgs) -> Result<()> {
                 guesses += std::hint::black_box(sudoku::solve(&p.question, n, 1)).guesses;
             }
         });
-        println!(
-            "{}",
-            serde_json::json!({"bench": "sudoku_solver", "file": path.display().to_string(), "puzzles": loaded.pairs.len(), "puzzles_per_s": rate, "guesses": guesses})
-        );
+        emit(
+            &a.record,
+            serde_json::json!({"bench": "sudoku_solver", "file": path.display().to_string(), "puzzles": loaded.pairs.len(), "puzzles_per_s": rate, "guesses": guesses}),
+            false,
+        )?;
     }
     let opts = sudoku::GenOptions {
         n: 3,
@@ -231,19 +366,21 @@ fn bench_data(a: &DataBenchArgs) -> Result<()> {
     let rate = per_second(a.count, || {
         std::hint::black_box(sudoku::generate_many(&opts, a.count, 0));
     });
-    println!(
-        "{}",
-        serde_json::json!({"bench": "sudoku_generate", "clues": 25, "count": a.count, "puzzles_per_s": rate})
-    );
+    emit(
+        &a.record,
+        serde_json::json!({"bench": "sudoku_generate", "clues": 25, "count": a.count, "puzzles_per_s": rate}),
+        false,
+    )?;
     for preset in ["9x9", "30x30-hard"] {
         let opts = maze::GenOptions::preset(preset).context("maze preset")?;
         let mut made = Ok(Vec::new());
         let rate = per_second(a.count, || made = maze::generate_many(&opts, a.count, 0));
         std::hint::black_box(made?);
-        println!(
-            "{}",
-            serde_json::json!({"bench": "maze_generate", "preset": preset, "min_path_len": opts.min_path_len, "count": a.count, "mazes_per_s": rate})
-        );
+        emit(
+            &a.record,
+            serde_json::json!({"bench": "maze_generate", "preset": preset, "min_path_len": opts.min_path_len, "count": a.count, "mazes_per_s": rate}),
+            false,
+        )?;
     }
     Ok(())
 }
