@@ -398,3 +398,102 @@ fn carried_states_stay_bounded_over_64_steps() {
         "without state_norm the states should grow: max RMS ratio {hi:.2}"
     );
 }
+
+/// Gradients under bf16 autocast with Algorithm 2's no-grad cycles: with
+/// T = 3 the two cycles without gradients and the graded cycle run in one
+/// autocast region, so the graded cycle reuses weight casts made under
+/// `no_grad`, which some libtorch versions turn into silently missing
+/// gradients (pytorch issues 65766, 112583, 142234). Reference: the same
+/// computation with the no-grad cycles in their own autocast region (its
+/// cast cache is cleared when it ends). Every parameter the loss depends on
+/// must get a finite, non-zero gradient equal to the reference's within
+/// bf16 rounding.
+#[test]
+fn autocast_with_no_grad_cycles_keeps_every_gradient() {
+    assert!(
+        trldm::amp::cpu_autocast_built(),
+        "this build has no CPU autocast (csrc/amp.cpp)"
+    );
+    let c = cfg(|c| {
+        c.d = 32;
+        c.layers = 2;
+        c.n_rec = 2;
+        c.t_cycles = 3;
+        c.state_norm = trldm::config::StateNorm::None;
+    });
+    let (vs, m) = build(&c);
+    let tokens = Tensor::randint_low(
+        FIRST_CELL,
+        SHAPE.vocab,
+        [4, SHAPE.seq_len],
+        (Kind::Int64, Device::Cpu),
+    );
+    let target = Tensor::randint_low(
+        FIRST_CELL,
+        SHAPE.vocab,
+        [4, SHAPE.seq_len],
+        (Kind::Int64, Device::Cpu),
+    );
+    let loss_of = |logits: &Tensor| {
+        logits
+            .to_kind(Kind::Float)
+            .view([-1, SHAPE.vocab])
+            .cross_entropy_for_logits(&target.view([-1]))
+    };
+    let grads = |loss: Tensor| -> Vec<(String, Option<Tensor>)> {
+        for (_, p) in vs.variables() {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        loss.backward();
+        let mut v: Vec<(String, Option<Tensor>)> = vs
+            .variables()
+            .into_iter()
+            .map(|(n, p)| {
+                let g = p.grad();
+                (n, g.defined().then(|| g.copy()))
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    // One region, as training runs it (Model::forward -> Algorithm 2).
+    let one = grads(trldm::amp::autocast(Device::Cpu, true, || {
+        loss_of(&m.forward(&tokens, None).logits)
+    }));
+    // The no-grad cycles in a region of their own.
+    let x = m.embed(&tokens);
+    let early = trldm::amp::autocast(Device::Cpu, true, || {
+        tch::no_grad(|| {
+            let mut s = m.init_state(&x);
+            for _ in 0..2 {
+                s = m.core(&x, &s);
+            }
+            s.detach()
+        })
+    });
+    let two = grads(trldm::amp::autocast(Device::Cpu, true, || {
+        let s = m.core(&x, &early);
+        loss_of(&m.readout(&s.y).0)
+    }));
+    let mut checked = 0;
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        match (a, b) {
+            (None, None) => assert!(name.starts_with("halt"), "{name}: no gradient"),
+            (Some(a), Some(b)) => {
+                let (na, nb) = (a.norm().double_value(&[]), b.norm().double_value(&[]));
+                assert!(na.is_finite() && na > 0.0, "{name}: gradient norm {na}");
+                let diff = (a - b).norm().double_value(&[]);
+                assert!(
+                    diff <= 0.02 * nb + 1e-7,
+                    "{name}: |g - g_ref| = {diff:.3e}, |g_ref| = {nb:.3e}"
+                );
+                checked += 1;
+            }
+            _ => panic!("{name}: a gradient in one computation only ({a:?} vs {b:?})"),
+        }
+    }
+    assert!(checked >= 10, "{checked} parameters checked");
+}

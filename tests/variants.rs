@@ -173,9 +173,18 @@ fn a_run_folder_teacher_loads_and_a_self_teacher_adds_nothing() {
     assert!(err.contains("differs from the student's"), "{err}");
 }
 
-/// Every variant of Tables 1-5 trains on a tiny task and lowers its loss.
+/// Every variant of Tables 1-5 (and the no-y / no-z ablations) learns more
+/// than token frequencies: after 300 minibatches on 16 tiny mazes, Algorithm
+/// 4 gets at least 5 points more of the answer cells right than the best
+/// frequency-only model (the most frequent answer token everywhere, 72.7 %
+/// here). The check this replaces (loss down 20 % in 60 minibatches, on 64
+/// mazes at d = 32) passed models that had learned next to nothing beyond
+/// the frequencies: measured there, the 11 configurations got 71.5-77.1 %
+/// of the answer cells right against 73.3 % for frequencies alone, none of
+/// them 5 points above it. Measured here at 300 minibatches (main
+/// configurations): 80.9 % (mdm) to 100 % (TR-LDM).
 #[test]
-fn every_variant_lowers_its_loss() {
+fn every_variant_learns_more_than_token_frequencies() {
     for &variant in Variant::ALL {
         for (use_y, use_z) in [(true, true), (false, true), (true, false)] {
             if !(variant.recursive() || (use_y && use_z)) {
@@ -186,24 +195,26 @@ fn every_variant_lowers_its_loss() {
             c.model.use_y = use_y;
             c.model.use_z = use_z;
             c.train.unroll = if variant == Variant::Trldm { 2 } else { 1 };
+            c.task.n_train = 16;
+            c.model.d = 64;
+            c.model.heads = 4;
+            c.train.lr = 3e-3;
+            c.sample.reset_y_every = 1;
+            c.sample.reset_z_every = 1;
             let mut tr = Trainer::new(&c).unwrap();
             let mut losses = Vec::new();
-            while losses.len() < 60 {
+            while losses.len() < 300 {
                 losses.push(tr.train_step().unwrap().0);
             }
             let first: f64 = losses[..10].iter().sum::<f64>() / 10.0;
-            let last: f64 = losses[50..].iter().sum::<f64>() / 10.0;
-            // Deep supervision learns slowest (docs/RECURSION.md); its
-            // ablations need 60 minibatches to fall by 15 %.
-            let bound = if variant == Variant::TrldmDs {
-                0.85
-            } else {
-                0.8
-            };
-            assert!(
-                last < bound * first,
-                "{variant} y={use_y} z={use_z}: {first:.4} -> {last:.4}"
+            let last: f64 = losses[290..].iter().sum::<f64>() / 10.0;
+            let (acc, prior) = accuracy_and_prior(&tr);
+            let what = format!(
+                "{variant} y={use_y} z={use_z}: answer cells right {acc:.4}, frequencies alone {prior:.4}, loss {first:.4} -> {last:.4}"
             );
+            eprintln!("{what}");
+            assert!(acc >= prior + 0.05, "{what}");
+            assert!(last < 0.8 * first, "{what}");
         }
     }
 }
@@ -233,4 +244,22 @@ fn senseless_combinations_are_refused() {
             .to_string();
         assert!(e.contains(want), "{text}: {e}");
     }
+}
+
+/// Algorithm 4 (the run's sampling settings) over all training puzzles: the
+/// share of response positions the model gets right, and the share that the
+/// best model of token frequencies alone gets right (the most frequent
+/// answer token at every position).
+fn accuracy_and_prior(tr: &Trainer) -> (f64, f64) {
+    let idx: Vec<usize> = (0..tr.train.len()).collect();
+    let b = tr.train.batch(&idx, Device::Cpu, None);
+    let opts = trldm::sample::SampleOptions::from_config(&tr.cfg.sample);
+    let pred = trldm::sample::sample(&tr.model, &b.input, &b.resp, &opts, false).tokens;
+    let n = b.resp.sum(Kind::Float).double_value(&[]);
+    let right = pred.eq_tensor(&b.target).logical_and(&b.resp);
+    let acc = right.sum(Kind::Float).double_value(&[]) / n;
+    let answers = b.target.masked_select(&b.resp);
+    let counts = answers.bincount::<Tensor>(None, 0);
+    let prior = counts.max().to_kind(Kind::Float).double_value(&[]) / n;
+    (acc, prior)
 }

@@ -488,6 +488,16 @@ fn read_run(
             Err(f) => failure = Some(f),
         }
     }
+    // Further evaluations of the same weights (`trldm eval --out
+    // <run>/eval_<tag>.csv`, e.g. other sampling settings) as `<metric>@<tag>`.
+    if failure.is_none() {
+        for (tag, path) in extra_evals(dir) {
+            match read_eval(&path) {
+                Ok(m) => metrics.extend(m.into_iter().map(|(k, v)| (format!("{k}@{tag}"), v))),
+                Err(f) => warnings.push(format!("{}: {} ({})", path.display(), f.state, f.reason)),
+            }
+        }
+    }
     let (header, curves) = match read_train(&dir.join("train.csv"), ctx.wanted) {
         Ok(x) => x,
         Err(e) => {
@@ -536,6 +546,26 @@ fn outcome(dir: &Path) -> Option<Failure> {
             reason: format!("{e:#}"),
         }),
     }
+}
+
+/// The `eval_<tag>.csv` files of a run folder as (tag, path), by tag.
+fn extra_evals(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut out: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let tag = name
+                        .strip_prefix("eval_")?
+                        .strip_suffix(".csv")?
+                        .to_string();
+                    (!tag.is_empty()).then(|| (tag, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 /// eval.csv columns that are fractions of puzzles or tokens.

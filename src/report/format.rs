@@ -44,6 +44,12 @@ impl MetricInfo {
 /// (exact, valid, optimal, token_acc) are shown ×100 with one decimal like
 /// the paper; len_ratio with three decimals.
 pub fn metric_info(name: &str) -> MetricInfo {
+    // `exact@n4`: the metric of the run's `eval_n4.csv`.
+    if let Some((base, tag)) = name.rsplit_once('@') {
+        let mut info = metric_info(base);
+        info.header = format!("{} [{tag}]", info.header);
+        return info;
+    }
     let (base, eval_prefix) = match name.strip_prefix("eval_") {
         Some(b) => (b, true),
         None => (name, false),

@@ -31,7 +31,8 @@
 //! name = "table1"            # CSV `table` column, LaTeX \label{tab:table1}
 //! caption = "20x20 Maze results (20K training steps)."
 //! where = { "task.kind" = "maze" }          # optional filter for all rows
-//! columns = ["exact", "valid", "optimal"]   # eval.csv metrics (or final_loss)
+//! columns = ["exact", "valid", "optimal"]   # eval.csv metrics (or final_loss;
+//!                                           # "exact@n4" reads <run>/eval_n4.csv)
 //! column_labels = ["EM (%)", "Valid (%)", "Optimal (%)"]  # optional
 //! row_header = "Model"                      # optional, header of the label column
 //! rows = [                                  # explicit rows, each one configuration

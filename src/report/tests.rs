@@ -789,3 +789,33 @@ rows = [
     assert!(tex.contains("95\\,\\% confidence interval"), "{tex}");
     check_latex(&tex, &out);
 }
+
+/// Further evaluations of a run's weights (`trldm eval --out
+/// <run>/eval_<tag>.csv`) are metrics `<metric>@<tag>`, headed
+/// `EM (%) [tag]`; a run without the file leaves the cell to its other
+/// seeds.
+#[test]
+fn further_evaluations_are_columns_of_their_own() {
+    let tmp = fixture_sweep(&TABLES.replace(
+        "columns = [\"exact\", \"valid\", \"optimal\"]",
+        "columns = [\"exact\", \"exact@n4\"]",
+    ));
+    // n_rec = 2 seeds: 0.1, 0.2, 0.3 with 4 steps; seed a2 has no file.
+    for (id, ex) in [("a0", "0.1"), ("a1", "0.3")] {
+        std::fs::write(
+            tmp.path().join(id).join("eval_n4.csv"),
+            format!("n,exact,valid\n200,{ex},{ex}\n"),
+        )
+        .unwrap();
+    }
+    let sweep = load(tmp.path()).unwrap();
+    let tables = table::build_all(&sweep).unwrap();
+    let base = &tables[0].rows[2];
+    assert!((base.cells[0].mean.unwrap() - 0.7).abs() < 1e-12);
+    assert!((base.cells[1].mean.unwrap() - 0.2).abs() < 1e-12);
+    assert_eq!(base.cells[1].n, 2);
+    report(tmp.path(), &opts(&tmp.path().join("o"))).unwrap();
+    let md = read(&tmp.path().join("o").join("tables.md"));
+    assert!(md.contains("| EM (%) | EM (%) [n4] |"), "{md}");
+    assert!(md.contains("**20.0** ± 14.1 (n=2)"), "{md}");
+}
