@@ -505,29 +505,9 @@ fn bench_record_appends_evidence_lines() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bench");
     let d = dir.to_str().unwrap();
-    let args = [
-        "bench",
-        "sample",
-        "--puzzles",
-        "4",
-        "--set",
-        "task.height=5",
-        "--set",
-        "task.width=5",
-        "--set",
-        "task.min_path_len=4",
-        "--set",
-        "model.d=32",
-        "--set",
-        "train.threads=1",
-        "--set",
-        "train.device=cpu",
-        "--record",
-        "--record-dir",
-        d,
-        "--machine",
-        "Test Box #1",
-    ];
+    let mut args = vec!["bench", "sample", "--puzzles", "4"];
+    args.extend_from_slice(TINY);
+    args.extend(["--record", "--record-dir", d, "--machine", "Test Box #1"]);
     for _ in 0..2 {
         let o = run(&args);
         assert!(o.status.success(), "{}", text(&o));
