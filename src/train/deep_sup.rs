@@ -28,7 +28,7 @@
 use super::{loss, Diverged, Trainer};
 use crate::config::{DsStart, TrainConfig};
 use crate::data::{Batch, MASK};
-use crate::model::{State, Variant};
+use crate::model::{Output, State, Variant};
 use crate::sample::{commit, predict, remaining_after, remaining_after_rows};
 use rand::Rng;
 use tch::{Kind, Tensor};
@@ -88,6 +88,34 @@ fn halts(cfg: &TrainConfig, halt_logit: &Tensor, s: &Tensor, floor: &Tensor) -> 
     }
 }
 
+/// Lines 9-11 of one supervision step: Eq. 3 on the positions masked now
+/// (cross-entropy on every response position for TRM, which does not
+/// diffuse), the optional distillation term (line 10) and λ_halt · Eq. 6-7.
+/// Rows outside `active` (halted samples) count as 0 in every row mean.
+fn step_loss(
+    tr: &Trainer,
+    out: &Output,
+    tokens: &Tensor,
+    data: &Batch,
+    l_r: &Tensor,
+    active: Option<&Tensor>,
+) -> Tensor {
+    let live_resp = match active {
+        Some(a) => data.resp.logical_and(&a.unsqueeze(1)),
+        None => data.resp.shallow_clone(),
+    };
+    let masked = tokens.eq(MASK).logical_and(&live_resp);
+    let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / l_r;
+    let main = if tr.model.variant == Variant::TrldmDs {
+        loss::mdm_loss(&out.logits, &data.target, &masked, &t, l_r, &data.weight)
+    } else {
+        loss::response_ce(&out.logits, &data.target, &live_resp, &data.weight)
+    };
+    let main = main + tr.kd_term(tokens, &out.logits, &masked, &t, l_r);
+    let correct = loss::exact_match(&out.logits.detach(), &data.target, &data.resp);
+    main + loss::halt_loss(&out.halt_logit, &correct, active) * tr.cfg.train.lambda_halt
+}
+
 /// Runs Algorithm 3 on one minibatch. Returns the last loss and, per
 /// update, the gradient norm — or why training must stop. Stops early when
 /// the run reaches `max_steps` updates.
@@ -100,7 +128,7 @@ pub fn minibatch(
     let diffusion = tr.model.variant == Variant::TrldmDs;
     let schedule = tr.cfg.sample.schedule;
     let mut tokens = start_tokens(tr, batch);
-    let (target, resp, weight) = (&batch.target, &batch.resp, &batch.weight);
+    let (target, resp) = (&batch.target, &batch.resp);
     // The schedule spreads the commits over the positions masked at the start.
     let n = tokens
         .eq(MASK)
@@ -121,23 +149,11 @@ pub fn minibatch(
         }
         let lr = super::optim::lr_at(&cfg, tr.step as usize);
         let out = tr.forward(&tokens, state.take());
-        // Only the samples still in the loop are supervised.
-        let rows = active.unsqueeze(1);
-        let live_resp = resp.logical_and(&rows);
-        let masked = tokens.eq(MASK).logical_and(&live_resp);
-        let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
-        let main = if diffusion {
-            loss::mdm_loss(&out.logits, target, &masked, &t, &l_r, weight)
-        } else {
-            loss::response_ce(&out.logits, target, &live_resp, weight)
-        };
-        // Line 10: optional distillation on the positions masked now.
-        let main = main + tr.kd_term(&tokens, &out.logits, &masked, &t, &l_r);
-        let correct = loss::exact_match(&out.logits.detach(), target, resp);
-        let halt = loss::halt_loss(&out.halt_logit, &correct, Some(&active));
-        // Row means over all b rows -> the mean over the active samples of
-        // all ranks (the gradient all-reduce averages over the W ranks).
-        let total = (main + halt * cfg.lambda_halt) * (b as f64 * world / n_active);
+        // Only the samples still in the loop are supervised. Row means
+        // over all b rows -> the mean over the active samples of all ranks
+        // (the gradient all-reduce averages over the W ranks).
+        let total = step_loss(tr, &out, &tokens, batch, &l_r, Some(&active))
+            * (b as f64 * world / n_active);
         last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
         match tr.update(&total, lr) {
             Ok(g) => norms.push(g),
@@ -150,7 +166,7 @@ pub fn minibatch(
             break;
         }
         // Line 13: halted samples leave the loop.
-        if cfg.halting {
+        if cfg.halting && s >= cfg.min_sup_steps {
             let done = halts(&cfg, &out.halt_logit, &floor.full_like(s as i64), &floor);
             active = active.logical_and(&done.logical_not());
             let here = active.sum(Kind::Int64).int64_value(&[]) as f64;
@@ -317,17 +333,7 @@ pub fn carry_step(tr: &mut Trainer, fresh: &Batch) -> (f64, Result<Vec<f64>, Div
         .resp
         .sum_dim_intlist(1, false, Kind::Float)
         .clamp_min(1.0);
-    let masked = tokens.eq(MASK).logical_and(&data.resp);
-    let t = masked.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0) / &l_r;
-    let main = if diffusion {
-        loss::mdm_loss(&out.logits, &data.target, &masked, &t, &l_r, &data.weight)
-    } else {
-        loss::response_ce(&out.logits, &data.target, &data.resp, &data.weight)
-    };
-    let main = main + tr.kd_term(&tokens, &out.logits, &masked, &t, &l_r);
-    let correct = loss::exact_match(&out.logits.detach(), &data.target, &data.resp);
-    let halt = loss::halt_loss(&out.halt_logit, &correct, None);
-    let total = main + halt * cfg.lambda_halt;
+    let total = step_loss(tr, &out, &tokens, &data, &l_r, None);
     let mut last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
     let g = match tr.update(&total, lr) {
         Ok(g) => g,
