@@ -196,24 +196,26 @@ pub fn evaluate_dist(
         limit.min(ds.len())
     };
     let (first, last) = dist.split(n);
-    tch::manual_seed(cfg.seed as i64);
     let start = Instant::now();
-    let mut tally = Tally::default();
     let bs = batch_size(cfg, device);
-    for lo in (first..last).step_by(bs) {
-        let hi = (lo + bs).min(last);
-        let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
-        let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
-        let out = predict_batch(model, cfg, &input, &resp, false)?;
-        tally.add(
-            &ds.info,
-            &ds.pairs[lo..hi],
-            &out.tokens,
-            &target,
-            &resp,
-            &out.steps_used,
-        )?;
-    }
+    let tally = crate::util::seeded(cfg.seed as i64, || -> Result<Tally> {
+        let mut tally = Tally::default();
+        for lo in (first..last).step_by(bs) {
+            let hi = (lo + bs).min(last);
+            let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
+            let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
+            let out = predict_batch(model, cfg, &input, &resp, false)?;
+            tally.add(
+                &ds.info,
+                &ds.pairs[lo..hi],
+                &out.tokens,
+                &target,
+                &resp,
+                &out.steps_used,
+            )?;
+        }
+        Ok(tally)
+    })?;
     let tally = tally.sum_over(dist)?;
     Ok(tally.result(n, start.elapsed().as_secs_f64()))
 }
@@ -355,31 +357,33 @@ pub fn trace(
         limit.min(ds.len())
     };
     let bs = batch_size(cfg, device);
-    tch::manual_seed(cfg.seed as i64);
     // Per step: sums of rms_y·b, rms_z·b, committed, conf, right, total, halt·b, and b.
     let mut acc: Vec<[f64; 8]> = Vec::new();
-    for lo in (0..n).step_by(bs) {
-        let hi = (lo + bs).min(n);
-        let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
-        let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
-        let out = predict_batch(model, cfg, &input, &resp, true)?;
-        let b = (hi - lo) as f64;
-        for (i, st) in out.steps.iter().enumerate() {
-            if acc.len() <= i {
-                acc.push([0.0; 8]);
+    crate::util::seeded(cfg.seed as i64, || -> Result<()> {
+        for lo in (0..n).step_by(bs) {
+            let hi = (lo + bs).min(n);
+            let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
+            let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
+            let out = predict_batch(model, cfg, &input, &resp, true)?;
+            let b = (hi - lo) as f64;
+            for (i, st) in out.steps.iter().enumerate() {
+                if acc.len() <= i {
+                    acc.push([0.0; 8]);
+                }
+                let right = st.fill.eq_tensor(&target).logical_and(&resp);
+                let a = &mut acc[i];
+                a[0] += st.rms_y * b;
+                a[1] += st.rms_z * b;
+                a[2] += st.committed;
+                a[3] += st.conf_committed;
+                a[4] += right.sum(Kind::Float).double_value(&[]);
+                a[5] += resp.sum(Kind::Float).double_value(&[]);
+                a[6] += st.halt_p * b;
+                a[7] += b;
             }
-            let right = st.fill.eq_tensor(&target).logical_and(&resp);
-            let a = &mut acc[i];
-            a[0] += st.rms_y * b;
-            a[1] += st.rms_z * b;
-            a[2] += st.committed;
-            a[3] += st.conf_committed;
-            a[4] += right.sum(Kind::Float).double_value(&[]);
-            a[5] += resp.sum(Kind::Float).double_value(&[]);
-            a[6] += st.halt_p * b;
-            a[7] += b;
         }
-    }
+        Ok(())
+    })?;
     Ok(acc
         .iter()
         .enumerate()

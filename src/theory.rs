@@ -61,38 +61,40 @@ pub fn contraction(
     }
     let dev = model.device();
     let b = batch.min(ds.len()) as i64;
-    tch::manual_seed(0);
-    tch::no_grad(|| {
-        let tokens = ds.input.narrow(0, 0, b).to_device(dev);
-        let x = model.embed(&tokens);
-        let s = model.init_state(&x);
-        let norm = |t: &Tensor| {
-            t.square()
-                .sum_dim_intlist(&[1i64, 2][..], false, Kind::Float)
-                .sqrt()
-        };
-        let x_norm = norm(&x);
-        let f = |z: &Tensor| model.net(&(&x + &s.y + z));
-        let mut z = s.z.shallow_clone();
-        let mut out = Vec::new();
-        for step in 1..=n_rec {
-            let fz = f(&z);
-            let mut ratios: Vec<f64> = Vec::new();
-            for _ in 0..k {
-                let d = z.randn_like();
-                let d = &d * (&x_norm * eps / norm(&d)).view([b, 1, 1]);
-                let r = norm(&(f(&(&z + &d)) - &fz)) / norm(&d);
-                ratios.extend(Vec::<f64>::try_from(r.to_kind(Kind::Double)).unwrap_or_default());
+    crate::util::seeded(0, || {
+        tch::no_grad(|| {
+            let tokens = ds.input.narrow(0, 0, b).to_device(dev);
+            let x = model.embed(&tokens);
+            let s = model.init_state(&x);
+            let norm = |t: &Tensor| {
+                t.square()
+                    .sum_dim_intlist(&[1i64, 2][..], false, Kind::Float)
+                    .sqrt()
+            };
+            let x_norm = norm(&x);
+            let f = |z: &Tensor| model.net(&(&x + &s.y + z));
+            let mut z = s.z.shallow_clone();
+            let mut out = Vec::new();
+            for step in 1..=n_rec {
+                let fz = f(&z);
+                let mut ratios: Vec<f64> = Vec::new();
+                for _ in 0..k {
+                    let d = z.randn_like();
+                    let d = &d * (&x_norm * eps / norm(&d)).view([b, 1, 1]);
+                    let r = norm(&(f(&(&z + &d)) - &fz)) / norm(&d);
+                    ratios
+                        .extend(Vec::<f64>::try_from(r.to_kind(Kind::Double)).unwrap_or_default());
+                }
+                ratios.sort_by(f64::total_cmp);
+                out.push(Alpha {
+                    step,
+                    median: ratios[ratios.len() / 2],
+                    max: *ratios.last().unwrap_or(&f64::NAN),
+                });
+                z = fz;
             }
-            ratios.sort_by(f64::total_cmp);
-            out.push(Alpha {
-                step,
-                median: ratios[ratios.len() / 2],
-                max: *ratios.last().unwrap_or(&f64::NAN),
-            });
-            z = fz;
-        }
-        Ok(out)
+            Ok(out)
+        })
     })
 }
 
@@ -287,41 +289,43 @@ pub fn gradient_bias(
         let Some(u) = states.get(s).and_then(|u| u.as_ref()) else {
             return f64::NAN;
         };
-        tch::no_grad(|| {
-            tch::manual_seed(s as i64);
-            let size = |t: &Tensor| t.flatten(1, -1).norm_scalaropt_dim(2, [1], false);
-            let (dy, dz) = (u.y.randn_like(), u.z.randn_like());
-            let scale = (size(&u.y).square() + size(&u.z).square()).sqrt()
-                / (size(&dy).square() + size(&dz).square()).sqrt()
-                * 1e-3;
-            let sc = scale.view([-1, 1, 1]);
-            let pert = State {
-                y: &u.y + &dy * &sc,
-                z: &u.z + &dz * &sc,
-            };
-            let a = model.forward(&tokens[s], Some(u.detach())).state;
-            let p = model.forward(&tokens[s], Some(pert)).state;
-            let num = ((&p.y - &a.y)
-                .flatten(1, -1)
-                .norm_scalaropt_dim(2, [1], false)
-                .square()
-                + (&p.z - &a.z)
+        crate::util::seeded(s as i64, || {
+            tch::no_grad(|| {
+                let size = |t: &Tensor| t.flatten(1, -1).norm_scalaropt_dim(2, [1], false);
+                let (dy, dz) = (u.y.randn_like(), u.z.randn_like());
+                let scale = (size(&u.y).square() + size(&u.z).square()).sqrt()
+                    / (size(&dy).square() + size(&dz).square()).sqrt()
+                    * 1e-3;
+                let sc = scale.view([-1, 1, 1]);
+                let pert = State {
+                    y: &u.y + &dy * &sc,
+                    z: &u.z + &dz * &sc,
+                };
+                let a = model.forward(&tokens[s], Some(u.detach())).state;
+                let p = model.forward(&tokens[s], Some(pert)).state;
+                let num = ((&p.y - &a.y)
                     .flatten(1, -1)
                     .norm_scalaropt_dim(2, [1], false)
-                    .square())
-            .sqrt();
-            let den = ((&dy * &sc)
-                .flatten(1, -1)
-                .norm_scalaropt_dim(2, [1], false)
-                .square()
-                + (&dz * &sc)
+                    .square()
+                    + (&p.z - &a.z)
+                        .flatten(1, -1)
+                        .norm_scalaropt_dim(2, [1], false)
+                        .square())
+                .sqrt();
+                let den = ((&dy * &sc)
                     .flatten(1, -1)
                     .norm_scalaropt_dim(2, [1], false)
-                    .square())
-            .sqrt();
-            let mut r = Vec::<f64>::try_from((num / den).to_kind(Kind::Double)).unwrap_or_default();
-            r.sort_by(f64::total_cmp);
-            r.get(r.len() / 2).copied().unwrap_or(f64::NAN)
+                    .square()
+                    + (&dz * &sc)
+                        .flatten(1, -1)
+                        .norm_scalaropt_dim(2, [1], false)
+                        .square())
+                .sqrt();
+                let mut r =
+                    Vec::<f64>::try_from((num / den).to_kind(Kind::Double)).unwrap_or_default();
+                r.sort_by(f64::total_cmp);
+                r.get(r.len() / 2).copied().unwrap_or(f64::NAN)
+            })
         })
     };
     let mut out = Vec::new();

@@ -28,9 +28,8 @@ const SHAPE: DataShape = DataShape {
 
 /// The model of `c`, with weights drawn after seeding libtorch with `seed`.
 fn build(c: &ModelConfig, seed: i64) -> (nn::VarStore, Model) {
-    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = Model::new(&vs.root(), c, SHAPE).unwrap();
+    let m = trldm::util::seeded(seed, || Model::new(&vs.root(), c, SHAPE)).unwrap();
     (vs, m)
 }
 

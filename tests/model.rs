@@ -25,9 +25,8 @@ fn cfg(f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
 }
 
 fn build(c: &ModelConfig) -> (nn::VarStore, Model) {
-    tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = Model::new(&vs.root(), c, SHAPE).unwrap();
+    let m = trldm::util::seeded(0, || Model::new(&vs.root(), c, SHAPE)).unwrap();
     (vs, m)
 }
 

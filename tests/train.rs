@@ -401,3 +401,39 @@ fn carry_batches_keep_each_row_on_its_own_trajectory() {
     let share = explored as f64 / (explored + plain) as f64;
     assert!((0.2..0.5).contains(&share), "explored share {share}");
 }
+
+/// libtorch has one default random generator per process, and tests (like
+/// a sweep's runs in one process) build models on several threads at once.
+/// A run's initial weights must depend on its seed alone: building the same
+/// config on two threads at once, many times, gives the weights of a build
+/// made alone. (Without the lock in `util::seeded`, one thread's
+/// `manual_seed` landed between the other's seeding and its draws.)
+#[test]
+fn initial_weights_do_not_depend_on_other_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny(tmp.path());
+    let info = trldm::data::TaskInfo::from_config(&cfg);
+    let weights = |cfg: &RunConfig| -> Vec<(String, Vec<f32>)> {
+        let (vs, _model) = trldm::model::build(cfg, &info, tch::Device::Cpu).unwrap();
+        let mut v: Vec<(String, Vec<f32>)> = vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let alone = weights(&cfg);
+    let mut other = cfg.clone();
+    other.seed = 1;
+    assert!(weights(&other) != alone, "the seed must matter");
+    std::thread::scope(|s| {
+        let a = s.spawn(|| (0..200).all(|_| weights(&cfg) == alone));
+        let b = s.spawn(|| (0..200).all(|_| weights(&other) != alone));
+        assert!(
+            a.join().unwrap(),
+            "a build changed while another thread built a model"
+        );
+        assert!(b.join().unwrap());
+    });
+}

@@ -404,13 +404,15 @@ pub fn solve(a: SolveArgs) -> Result<()> {
     let question = info.parse_question(&a.puzzle)?;
     let model = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?.model;
     let (input, resp) = eval::masked_input(&info, &question);
-    let out = eval::predict_batch(
-        &model,
-        &cfg,
-        &input.to_device(device),
-        &resp.to_device(device),
-        a.steps,
-    )?;
+    let out = crate::util::seeded(cfg.seed as i64, || {
+        eval::predict_batch(
+            &model,
+            &cfg,
+            &input.to_device(device),
+            &resp.to_device(device),
+            a.steps,
+        )
+    })?;
     if a.steps {
         for (i, t) in out.trace.iter().enumerate() {
             let toks = Vec::<i64>::try_from(t.to_device(tch::Device::Cpu).view([-1]))?;

@@ -298,7 +298,6 @@ impl Model {
 
 /// Builds the model of a config on `device`, initialised from the run's seed.
 pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarStore, Model)> {
-    tch::manual_seed(cfg.seed as i64);
     let vs = VarStore::new(device);
     let (h, w) = info.grid();
     let shape = DataShape {
@@ -310,7 +309,9 @@ pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarSto
     check_memory(cfg, info, device, 1, "the weights")?;
     // libtorch panics when an allocation fails or a size overflows.
     let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Model::new(&vs.root(), &cfg.model, shape)
+        crate::util::seeded(cfg.seed as i64, || {
+            Model::new(&vs.root(), &cfg.model, shape)
+        })
     }))
     .map_err(|_| {
         anyhow!(
