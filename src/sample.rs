@@ -254,17 +254,15 @@ pub fn next_state(
     opts: &SampleOptions,
 ) -> State {
     let due = |k: usize| k > 0 && step.is_multiple_of(k);
-    let y = if due(opts.reset_y_every) {
-        model.embed(tokens)
-    } else {
-        s.y
-    };
-    let z = if due(opts.reset_z_every) {
-        s.z.zeros_like()
-    } else {
-        s.z
-    };
-    State { y, z }
+    let (reset_y, reset_z) = (due(opts.reset_y_every), due(opts.reset_z_every));
+    if !reset_y && !reset_z {
+        return s;
+    }
+    let fresh = model.init_state(&model.embed(tokens));
+    State {
+        y: if reset_y { fresh.y } else { s.y },
+        z: if reset_z { fresh.z } else { s.z },
+    }
 }
 
 #[cfg(test)]

@@ -68,8 +68,9 @@ fn exported_weights_reproduce_the_dumped_logits_in_python() {
     let script = python_snippet(tmp.path());
     // Pre-norm with RoPE and T = 2, post-norm with learned 2D positions, a
     // baseline without recursion, per-update state norms, and RoPE with 2D
-    // positions: each path of the snippet once.
-    let cases: [(&str, &[&str]); 5] = [
+    // positions, and TRM's post-norm with fixed initial states: each path
+    // of the snippet once.
+    let cases: [(&str, &[&str]); 6] = [
         ("pre-rope", &["model.T=2", "model.n_rec=2"]),
         (
             "post-2d",
@@ -78,6 +79,10 @@ fn exported_weights_reproduce_the_dumped_logits_in_python() {
         ("mdm", &["model.variant=mdm"]),
         ("update-norm", &["model.state_norm=update", "model.T=2"]),
         ("rope-and-2d", &["model.pos=rope+learned2d"]),
+        (
+            "trm-fixed",
+            &["model.variant=trm", "model.norm=post", "model.state_init=fixed"],
+        ),
     ];
     for (name, extra) in cases {
         let run = tmp.path().join(name);

@@ -496,3 +496,80 @@ fn autocast_with_no_grad_cycles_keeps_every_gradient() {
     }
     assert!(checked >= 10, "{checked} parameters checked");
 }
+
+/// TRM's initial states (`model.state_init = "fixed"`): y and z start as
+/// two different fixed vectors, the same at every position and in every
+/// row whatever the tokens, with a standard deviation near 1 and no entry
+/// beyond TRM's truncation (2 / 0.8796); they are not trained (no variable),
+/// a seed draws the same ones, and the other weights of a seed are those of
+/// `embed`. A forward pass without a state starts from them, and the
+/// sampler's resets go back to them.
+///
+/// Rejects: y = e(x) or z = 0 left in place; vectors drawn per row or per
+/// position; vectors made trainable; a draw that shifts the other weights;
+/// resets that go back to Sec. 7.2's start instead.
+#[test]
+fn fixed_initial_states_are_trm_s_broadcast_vectors() {
+    let d = 64;
+    let fixed = cfg(|c| {
+        c.d = d;
+        c.state_init = trldm::config::StateInit::Fixed;
+    });
+    let embed = cfg(|c| c.d = d);
+    let (vs, m) = build(&fixed);
+    let (vs_e, m_e) = build(&embed);
+    let names = |vs: &nn::VarStore| {
+        let mut v: Vec<(String, Vec<f32>)> = vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert!(names(&vs) == names(&vs_e), "the other weights changed");
+    let toks = tokens(3);
+    let x = m.embed(&toks);
+    let s = m.init_state(&x);
+    assert_eq!(s.y.size(), x.size());
+    let (y0, z0) = m.fixed_start().expect("fixed start");
+    for (t, v) in [(&s.y, y0), (&s.z, z0)] {
+        let diff = f64::try_from((t - v).abs().max()).unwrap();
+        assert_eq!(diff, 0.0, "not the broadcast vector");
+        let std = f64::try_from(v.std(true)).unwrap();
+        assert!((0.7..1.3).contains(&std), "std {std}");
+        let max = f64::try_from(v.abs().max()).unwrap();
+        assert!(max <= 2.0 / 0.879_626 + 1e-5, "max {max}");
+    }
+    assert!(f64::try_from((y0 - z0).abs().max()).unwrap() > 0.1);
+    // Another seed draws other vectors; the same seed the same ones.
+    let (_, again) = build(&fixed);
+    let vs2 = nn::VarStore::new(Device::Cpu);
+    let other = trldm::util::seeded(5, || Model::new(&vs2.root(), &fixed, SHAPE)).unwrap();
+    let (ya, _) = again.fixed_start().unwrap();
+    let (yo, _) = other.fixed_start().unwrap();
+    assert_eq!(f64::try_from((ya - y0).abs().max()).unwrap(), 0.0);
+    assert!(f64::try_from((yo - y0).abs().max()).unwrap() > 0.1);
+    // A forward pass without a state is one from the fixed start, not from Sec. 7.2's.
+    let none = m.forward(&toks, None).logits;
+    let from_fixed = m.forward(&toks, Some(m.init_state(&x))).logits;
+    let from_embed = m.forward(&toks, Some(m_e.init_state(&x))).logits;
+    assert_eq!(
+        f64::try_from((&none - from_fixed).abs().max()).unwrap(),
+        0.0
+    );
+    assert!(f64::try_from((&none - from_embed).abs().max()).unwrap() > 1e-4);
+    // The sampler's resets return to the fixed start.
+    let opts = SampleOptions {
+        reset_y_every: 1,
+        reset_z_every: 1,
+        ..SampleOptions::from_config(&Default::default())
+    };
+    let carried = State {
+        y: x.randn_like(),
+        z: x.randn_like(),
+    };
+    let r = trldm::sample::next_state(&m, &toks, carried, 1, &opts);
+    assert_eq!(f64::try_from((&r.y - y0).abs().max()).unwrap(), 0.0);
+    assert_eq!(f64::try_from((&r.z - z0).abs().max()).unwrap(), 0.0);
+}

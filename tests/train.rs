@@ -78,6 +78,10 @@ fn resume_is_bit_exact_on_cpu() {
             cfg.train.min_sup_steps = 1;
             cfg.train.halt_explore = 0.5;
         }
+        if variant == "trm" {
+            // TRM's fixed initial states, redrawn from the seed on resume.
+            cfg.model.state_init = trldm::config::StateInit::Fixed;
+        }
         cfg.train.unroll = if variant == "trldm" { 2 } else { 1 };
         if !carry {
             cfg.train.n_sup = 2;

@@ -466,6 +466,11 @@ pub fn export(a: ExportArgs) -> Result<()> {
         tch::Device::Cpu,
     )?;
     let mut tensors: Vec<(String, tch::Tensor)> = trained.vs.variables().into_iter().collect();
+    // TRM's fixed initial states are part of the model, though not variables.
+    if let Some((y0, z0)) = trained.model.fixed_start() {
+        tensors.push(("init/y".into(), y0.shallow_clone()));
+        tensors.push(("init/z".into(), z0.shallow_clone()));
+    }
     tensors.sort_by(|x, y| x.0.cmp(&y.0));
     let mut meta = crate::checkpoint::metadata(&cfg, trained.step, "export")?;
     meta.insert(

@@ -246,6 +246,18 @@ choice! {
     }
 }
 
+choice! {
+    /// `model.state_init`: the (y, z) a denoising trajectory starts from.
+    StateInit {
+        /// Sec. 7.2: y = e([p, r]) (the embedded input), z = 0.
+        Embed = "embed",
+        /// TRM (Jolicoeur-Martineau 2025; docs/FACTS.md): y and z start as
+        /// two fixed random vectors, broadcast over the positions and never
+        /// trained, drawn from the run's seed.
+        Fixed = "fixed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use std::path::Path;
 mod choices;
 pub use choices::{
     AttnKernelChoice, BlockKind, DsBatches, DsStart, Layout, NormPlace, PosEncoding, Puzzle,
-    Remask, Schedule, StateNorm, Variant,
+    Remask, Schedule, StateInit, StateNorm, Variant,
 };
 
 /// One run: `[task] [model] [train] [sample] [eval]` plus a name and a seed.
@@ -104,6 +104,8 @@ pub struct ModelConfig {
     /// Bounding of the recursive states (y, z) after every Net_θ update of
     /// Algorithm 1; see [`StateNorm`].
     pub state_norm: StateNorm,
+    /// Where (y, z) start: `embed` (Sec. 7.2) or `fixed` (TRM); see [`StateInit`].
+    pub state_init: StateInit,
 }
 
 /// Optimisation (Eq. 3, 9; App. C).
@@ -255,6 +257,7 @@ impl Default for ModelConfig {
             use_y: true,
             use_z: true,
             state_norm: StateNorm::Step,
+            state_init: StateInit::Embed,
         }
     }
 }
@@ -849,6 +852,7 @@ mod tests {
                 &["rope", "learned2d", "rope+learned2d", "none"][..],
             ),
             ("model.state_norm", &["none", "step", "update"][..]),
+            ("model.state_init", &["embed", "fixed"][..]),
             ("train.ds_start", &["masked", "random"][..]),
             ("train.ds_batches", &["minibatch", "carry"][..]),
             ("sample.schedule", &["linear", "cosine"][..]),

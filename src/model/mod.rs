@@ -6,7 +6,7 @@
 pub mod block;
 
 pub use crate::config::Variant;
-use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, RunConfig, StateNorm};
+use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, RunConfig, StateInit, StateNorm};
 use crate::data::TaskInfo;
 use anyhow::{anyhow, bail, Result};
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
@@ -68,6 +68,8 @@ pub struct Model {
     norm_out: Option<RmsNorm>,
     head: nn::Linear,
     halt: nn::Linear,
+    /// TRM's fixed initial (y, z), each [1, 1, d] (`model.state_init = "fixed"`).
+    fixed_start: Option<(Tensor, Tensor)>,
 }
 
 impl Model {
@@ -121,6 +123,15 @@ impl Model {
             },
         );
         let norm_out = (place == NormPlace::Pre).then(|| RmsNorm::new(vs / "norm_out", d, true));
+        // Drawn after every parameter, so that the weights of a seed do not
+        // depend on this option. Not variables: they are never trained, and
+        // the seed redraws them when a checkpoint is loaded.
+        let fixed_start = (cfg.state_init == StateInit::Fixed).then(|| {
+            (
+                unit_truncated_normal(d, device),
+                unit_truncated_normal(d, device),
+            )
+        });
         Ok(Model {
             variant,
             shape,
@@ -137,7 +148,14 @@ impl Model {
             norm_out,
             head,
             halt,
+            fixed_start,
         })
+    }
+
+    /// TRM's fixed initial (y, z), each [1, 1, d], when `model.state_init =
+    /// "fixed"` (they are not variables of the var store).
+    pub fn fixed_start(&self) -> Option<(&Tensor, &Tensor)> {
+        self.fixed_start.as_ref().map(|(y, z)| (y, z))
     }
 
     pub fn device(&self) -> Device {
@@ -153,17 +171,28 @@ impl Model {
         }
     }
 
-    /// Sec. 7.2: y = e([p, r]), z = 0.
+    /// The state a trajectory starts from: Sec. 7.2's y = e([p, r]) = x,
+    /// z = 0, or TRM's fixed vectors broadcast over the positions
+    /// (`model.state_init`).
     pub fn init_state(&self, x: &Tensor) -> State {
-        State {
-            y: x.shallow_clone(),
-            z: x.zeros_like(),
+        match &self.fixed_start {
+            None => State {
+                y: x.shallow_clone(),
+                z: x.zeros_like(),
+            },
+            Some((y0, z0)) => {
+                let zero = x.zeros_like();
+                State {
+                    y: &zero + y0,
+                    z: zero + z0,
+                }
+            }
         }
     }
 
     /// A carried state with the rows `rows` [B] (bool) started afresh
-    /// (Sec. 7.2's y = e([p, r]), z = 0 from `tokens`): the rows of a TRM
-    /// carry batch that took a new puzzle (`train.ds_batches = "carry"`).
+    /// ([`Model::init_state`] of `tokens`): the rows of a TRM carry batch
+    /// that took a new puzzle (`train.ds_batches = "carry"`).
     pub fn reset_rows(&self, tokens: &Tensor, state: State, rows: &Tensor) -> State {
         let fresh = self.init_state(&self.embed(tokens));
         let r = rows.view([-1, 1, 1]);
@@ -294,6 +323,23 @@ impl Model {
     pub fn width(&self) -> i64 {
         self.d
     }
+}
+
+/// d draws of N(0, 1) truncated to [-2, 2] and scaled to a standard
+/// deviation of 1, as [1, 1, d]: TRM's `trunc_normal_init_(std = 1)` for its
+/// initial states (the truncated standard normal has standard deviation
+/// 0.879626, so the draws are divided by it). From libtorch's generator, so
+/// [`build`] makes them a function of the seed.
+fn unit_truncated_normal(d: i64, device: Device) -> Tensor {
+    let mut t = Tensor::randn([d], (Kind::Float, device));
+    loop {
+        let outside = t.abs().gt(2.0);
+        if outside.sum(Kind::Int64).int64_value(&[]) == 0 {
+            break;
+        }
+        t = t.randn_like().where_self(&outside, &t);
+    }
+    (t / 0.879_626).view([1, 1, d])
 }
 
 /// Builds the model of a config on `device`, initialised from the run's seed.
