@@ -81,7 +81,11 @@ fn exported_weights_reproduce_the_dumped_logits_in_python() {
         ("rope-and-2d", &["model.pos=rope+learned2d"]),
         (
             "trm-fixed",
-            &["model.variant=trm", "model.norm=post", "model.state_init=fixed"],
+            &[
+                "model.variant=trm",
+                "model.norm=post",
+                "model.state_init=fixed",
+            ],
         ),
     ];
     for (name, extra) in cases {

@@ -51,30 +51,23 @@ fn start_tokens(tr: &Trainer, batch: &Batch) -> Tensor {
 fn halt_floor(tr: &Trainer, b: i64) -> Tensor {
     let cfg = &tr.cfg.train;
     let base = cfg.min_sup_steps as i64;
-    let (lo, bg) = if tr.dist.is_active() {
-        (tr.shard().0, cfg.batch)
-    } else {
-        (0, b as usize)
-    };
     let floor: Vec<i64> = if cfg.halt_explore > 0.0 && cfg.n_sup >= 2 {
         // A stream of its own (a different seed), so that the streams of
         // runs without exploration are unchanged.
         let mut rng = super::step_rng(tr.cfg.seed ^ 0x5851_f42d_4c95_7f2d, tr.step, 0);
-        (0..bg)
-            .map(|_| {
-                let explore = rng.gen::<f64>() < cfg.halt_explore;
-                let k = rng.gen_range(2..=cfg.n_sup as i64);
-                if explore {
-                    k.max(base)
-                } else {
-                    base
-                }
-            })
-            .collect()
+        tr.global_draws(b as usize, 1, || {
+            let explore = rng.gen::<f64>() < cfg.halt_explore;
+            let k = rng.gen_range(2..=cfg.n_sup as i64);
+            if explore {
+                k.max(base)
+            } else {
+                base
+            }
+        })
     } else {
-        vec![base; bg]
+        vec![base; b as usize]
     };
-    Tensor::from_slice(&floor[lo..lo + b as usize]).to_device(tr.device)
+    Tensor::from_slice(&floor).to_device(tr.device)
 }
 
 /// Line 13: which samples halt after supervision step(s) `s` [B]: those past
@@ -187,11 +180,8 @@ pub fn minibatch(
                 // the global batch (each rank keeps its rows' draws).
                 let mut rng = super::step_rng(tr.cfg.seed, tr.step, 3);
                 let (b, l) = target.size2().expect("[B, L]");
-                let lo = if tr.dist.is_active() { tr.shard().0 } else { 0 };
-                let all = tr.cfg.train.batch.max(lo + b as usize) * l as usize;
-                let u: Vec<f32> = (0..all).map(|_| rand::Rng::gen::<f32>(&mut rng)).collect();
-                let mine = &u[lo * l as usize..(lo + b as usize) * l as usize];
-                let conf = Tensor::from_slice(mine)
+                let u = tr.global_draws(b as usize, l as usize, || rng.gen::<f32>());
+                let conf = Tensor::from_slice(&u)
                     .view([b, l])
                     .to_device(target.device());
                 commit(&tokens, target, &conf, resp, &keep)

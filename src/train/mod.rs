@@ -405,6 +405,25 @@ impl Trainer {
             .expect("train.batch divisible by the world size (checked in Trainer::with_dist)")
     }
 
+    /// `per_row` values from `draw` for every row of the global batch (under
+    /// data parallelism B = b · world; in one process its own `b` rows), of
+    /// which this rank keeps its `b` rows, row-major: W ranks draw what one
+    /// process with the whole batch draws.
+    pub(crate) fn global_draws<T: Copy>(
+        &self,
+        b: usize,
+        per_row: usize,
+        draw: impl FnMut() -> T,
+    ) -> Vec<T> {
+        let (lo, rows) = if self.dist.is_active() {
+            (self.shard().0, self.cfg.train.batch)
+        } else {
+            (0, b)
+        };
+        let all: Vec<T> = std::iter::repeat_with(draw).take(rows * per_row).collect();
+        all[lo * per_row..(lo + b) * per_row].to_vec()
+    }
+
     /// Eq. 3's corruption of a minibatch: t ~ U(eps, 1] per row, each
     /// response position masked with probability t (drawn from the step's
     /// random stream 1). Returns the tokens and t [B].
@@ -412,23 +431,12 @@ impl Trainer {
         let mut rng = step_rng(self.cfg.seed, self.step, 1);
         let (b, l) = batch.target.size2().expect("[B, L]");
         let eps = self.cfg.train.eps;
-        // Drawn for the global batch (data parallelism: B = b · world), then
-        // this rank's rows are kept, so W ranks see what one process sees.
-        let (lo, bg) = if self.dist.is_active() {
-            (self.shard().0, self.cfg.train.batch as i64)
-        } else {
-            (0, b)
-        };
-        let t: Vec<f32> = (0..bg)
-            .map(|_| (eps + (1.0 - eps) * rng.gen::<f64>()) as f32)
-            .collect();
-        let u: Vec<f32> = (0..bg * l).map(|_| rng.gen::<f32>()).collect();
-        let (t, u) = (
-            &t[lo..lo + b as usize],
-            &u[lo * l as usize..(lo + b as usize) * l as usize],
-        );
-        let t = Tensor::from_slice(t).to_device(self.device);
-        let u = Tensor::from_slice(u).view([b, l]).to_device(self.device);
+        let t = self.global_draws(b as usize, 1, || {
+            (eps + (1.0 - eps) * rng.gen::<f64>()) as f32
+        });
+        let u = self.global_draws(b as usize, l as usize, || rng.gen::<f32>());
+        let t = Tensor::from_slice(&t).to_device(self.device);
+        let u = Tensor::from_slice(&u).view([b, l]).to_device(self.device);
         let mask = u.lt_tensor(&t.unsqueeze(1)).logical_and(&batch.resp);
         (batch.target.masked_fill(&mask, MASK), t)
     }
