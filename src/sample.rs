@@ -282,16 +282,16 @@ mod tests {
         );
     }
 
+    /// MaskGIT's cosine schedule: floor(81 · cos(π/2 · s/8)) masked after
+    /// step s, computed by hand (the clamp to one commit per step does not
+    /// bind here). Rejects any other angle, e.g. π/2 / s / 8.
     #[test]
-    fn cosine_schedule_is_monotone_and_ends_at_zero() {
+    fn cosine_schedule_follows_the_cosine() {
         let n = Tensor::from_slice(&[81i64]);
-        let mut prev = 81;
-        for s in 1..=8 {
-            let r = i64::try_from(remaining_after(Schedule::Cosine, &n, s, 8).get(0)).unwrap();
-            assert!(r <= prev);
-            prev = r;
-        }
-        assert_eq!(prev, 0);
+        let got: Vec<i64> = (1..=8)
+            .map(|s| i64::try_from(remaining_after(Schedule::Cosine, &n, s, 8).get(0)).unwrap())
+            .collect();
+        assert_eq!(got, [79, 74, 67, 57, 45, 30, 15, 0]);
     }
 
     /// Both schedules commit at least one token at every step until none
@@ -362,32 +362,46 @@ mod tests {
     /// softmax(logits / T)_k (LLaDA) and reports the model's own
     /// (untempered) probability as the confidence; T = 0 is the argmax,
     /// even when every allowed logit is negative.
+    ///
+    /// Three allowed tokens, because with two the Gumbel-max trick and its
+    /// sign-flipped variant (argmax of logits/T - G, which picks a, b, c
+    /// with 0.06, 0.31, 0.63 here) give the same probabilities.
     #[test]
     fn temperature_draws_from_the_tempered_softmax() {
-        tch::manual_seed(0);
         let n = 20_000i64;
-        // Vocabulary PAD, MASK, a, b with logits 0 and ln 9 for a and b
-        // (PAD and MASK would win if they were not banned).
-        let row = Tensor::from_slice(&[50.0f32, 50.0, 0.0, 9f32.ln()]);
-        let logits = row.view([1, 1, 4]).expand([1, n, 4], false);
-        let (pred, conf) = predict(&logits, 2.0);
-        // At T = 2: p(b) = 3 / (1 + 3) = 0.75 (T = 1 would give 0.9).
-        let share_b = pred
-            .eq(3)
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[]);
-        assert!((share_b - 0.75).abs() < 0.015, "share of b {share_b}");
+        // Vocabulary PAD, MASK, a, b, c with logits 2 ln p for p = 0.1,
+        // 0.3, 0.6, so that softmax(logits / 2) = p (PAD and MASK would win
+        // if they were not banned).
+        let p = [0.1f64, 0.3, 0.6];
+        let mut row = vec![50.0f32, 50.0];
+        row.extend(p.iter().map(|q| (2.0 * q.ln()) as f32));
+        let logits = Tensor::from_slice(&row)
+            .view([1, 1, 5])
+            .expand([1, n, 5], false);
+        let (pred, conf) = crate::util::seeded(0, || predict(&logits, 2.0));
         assert_eq!(pred.lt(2).sum(Kind::Int64).int64_value(&[]), 0);
-        let conf_b = conf
-            .masked_select(&pred.eq(3))
-            .mean(Kind::Float)
-            .double_value(&[]);
-        let conf_a = conf
-            .masked_select(&pred.eq(2))
-            .mean(Kind::Float)
-            .double_value(&[]);
-        assert!((conf_b - 0.9).abs() < 1e-5 && (conf_a - 0.1).abs() < 1e-5);
+        // The model's own probabilities: p² / Σ p².
+        let sq: f64 = p.iter().map(|q| q * q).sum();
+        for (k, q) in p.iter().enumerate() {
+            let tok = 2 + k as i64;
+            let share = pred
+                .eq(tok)
+                .to_kind(Kind::Float)
+                .mean(Kind::Float)
+                .double_value(&[]);
+            assert!(
+                (share - q).abs() < 0.015,
+                "share of token {tok}: {share}, not {q}"
+            );
+            let c = conf
+                .masked_select(&pred.eq(tok))
+                .mean(Kind::Float)
+                .double_value(&[]);
+            assert!(
+                (c - q * q / sq).abs() < 1e-5,
+                "confidence of token {tok}: {c}"
+            );
+        }
         let neg = Tensor::from_slice(&[0.0f32, 0.0, -3.0, -1.0]).view([1, 1, 4]);
         let (pred, conf) = predict(&neg, 0.0);
         assert_eq!(pred.int64_value(&[0, 0]), 3);
@@ -435,6 +449,43 @@ mod tests {
                 assert!(s.z.equal(&want_z), "z at step {step} (every {z_every})");
             }
         }
+    }
+
+    /// The per-step trace of Algorithm 4 (`trldm trace`, `solve --steps`):
+    /// step 1's committed count, the model's confidence summed over the
+    /// committed positions, and the fill, recomputed from the model's own
+    /// first step. Rejects a confidence sum that adds or divides by the
+    /// committed indicator instead of weighting by it.
+    #[test]
+    fn the_trace_records_what_each_step_committed() {
+        let mut cfg = crate::config::RunConfig::default();
+        cfg.task.height = 5;
+        cfg.task.width = 5;
+        cfg.model.d = 16;
+        cfg.model.heads = 2;
+        cfg.model.layers = 1;
+        cfg.sample.steps = 4;
+        let info = crate::data::TaskInfo::from_config(&cfg);
+        let (_vs, model) = crate::model::build(&cfg, &info, tch::Device::Cpu).unwrap();
+        let l = info.seq_len() as i64;
+        let input = Tensor::full([2, l], MASK, (Kind::Int64, tch::Device::Cpu));
+        let resp = input.eq(MASK);
+        let opts = SampleOptions::from_config(&cfg.sample);
+        let out = sample(&model, &input, &resp, &opts, true);
+        assert_eq!(out.steps.len(), 4);
+        let first = tch::no_grad(|| model.forward(&input, None));
+        let (pred, conf) = predict(&first.logits, 0.0);
+        let committed = out.trace[0].ne(MASK);
+        let count = committed.sum(Kind::Float).double_value(&[]);
+        // Linear schedule: 2 rows x 25 cells / 4 steps, 7 cells per row first.
+        assert_eq!(count, 14.0);
+        assert_eq!(out.steps[0].committed, count);
+        let want = (&conf * committed.to_kind(Kind::Float))
+            .sum(Kind::Float)
+            .double_value(&[]);
+        let got = out.steps[0].conf_committed;
+        assert!((got - want).abs() < 1e-5 * want.max(1.0), "{got} vs {want}");
+        assert!(out.steps[0].fill.equal(&pred));
     }
 
     #[test]

@@ -224,11 +224,15 @@ mod tests {
     /// The explicit kernel computes what scaled_dot_product_attention does.
     #[test]
     fn math_attention_equals_sdpa() {
-        tch::manual_seed(3);
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let mut att = Attention::new(vs.root(), 32, 4, AttnKernel::Sdpa);
+        let (mut att, x) = crate::util::seeded(3, || {
+            let att = Attention::new(vs.root(), 32, 4, AttnKernel::Sdpa);
+            (
+                att,
+                Tensor::randn([3, 10, 32], (Kind::Float, tch::Device::Cpu)),
+            )
+        });
         let rope = Rope::new(10, 8, tch::Device::Cpu);
-        let x = Tensor::randn([3, 10, 32], (Kind::Float, tch::Device::Cpu));
         let a = att.forward(&x, Some(&rope));
         att.kernel = AttnKernel::Math;
         let b = att.forward(&x, Some(&rope));
