@@ -408,10 +408,8 @@ mod tests {
         assert!((conf.double_value(&[0, 0]) - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-6);
     }
 
-    /// `next_state` resets y to e(tokens) every `reset_y_every` steps and z
-    /// to 0 every `reset_z_every` steps (0 = never); otherwise both carry.
-    #[test]
-    fn states_reset_exactly_on_their_schedule() {
+    /// A 5x5-maze model with d = 16, one block, and its config.
+    fn tiny_model() -> (crate::config::RunConfig, tch::nn::VarStore, Model) {
         let mut cfg = crate::config::RunConfig::default();
         cfg.task.height = 5;
         cfg.task.width = 5;
@@ -419,8 +417,16 @@ mod tests {
         cfg.model.heads = 2;
         cfg.model.layers = 1;
         let info = crate::data::TaskInfo::from_config(&cfg);
-        let (_vs, model) = crate::model::build(&cfg, &info, tch::Device::Cpu).unwrap();
-        let l = info.seq_len() as i64;
+        let (vs, model) = crate::model::build(&cfg, &info, tch::Device::Cpu).unwrap();
+        (cfg, vs, model)
+    }
+
+    /// `next_state` resets y to e(tokens) every `reset_y_every` steps and z
+    /// to 0 every `reset_z_every` steps (0 = never); otherwise both carry.
+    #[test]
+    fn states_reset_exactly_on_their_schedule() {
+        let (cfg, _vs, model) = tiny_model();
+        let l = model.shape.seq_len;
         let tokens = Tensor::full([1, l], MASK, (Kind::Int64, tch::Device::Cpu));
         let carried = || State {
             y: Tensor::full([1, l, 16], 5.0, (Kind::Float, tch::Device::Cpu)),
@@ -458,16 +464,9 @@ mod tests {
     /// committed indicator instead of weighting by it.
     #[test]
     fn the_trace_records_what_each_step_committed() {
-        let mut cfg = crate::config::RunConfig::default();
-        cfg.task.height = 5;
-        cfg.task.width = 5;
-        cfg.model.d = 16;
-        cfg.model.heads = 2;
-        cfg.model.layers = 1;
+        let (mut cfg, _vs, model) = tiny_model();
         cfg.sample.steps = 4;
-        let info = crate::data::TaskInfo::from_config(&cfg);
-        let (_vs, model) = crate::model::build(&cfg, &info, tch::Device::Cpu).unwrap();
-        let l = info.seq_len() as i64;
+        let l = model.shape.seq_len;
         let input = Tensor::full([2, l], MASK, (Kind::Int64, tch::Device::Cpu));
         let resp = input.eq(MASK);
         let opts = SampleOptions::from_config(&cfg.sample);

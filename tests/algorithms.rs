@@ -249,6 +249,49 @@ fn trm_inference_keeps_the_answer_of_the_step_it_halted_at() {
     assert_eq!(rows_vec(&never.tokens), rows_vec(&all.tokens));
 }
 
+/// The ablations of Sec. 9.4 step by step from `Model::net` (n = 3):
+/// without z, one latent update z ← Net(x + y) (its n repeats would see no
+/// previous z and compute the same value) and y ← Net(y + z); without y,
+/// n updates z ← Net(x + z) and the answer decoded through y ← Net(z).
+///
+/// Rejects any other combination of the inputs (x - y, x · z, ...), x left
+/// out of the latent update, or the previous z fed to the no-z update.
+#[test]
+fn the_ablations_compute_sec_9_4_s_updates() {
+    let _serial = lock();
+    let toks = tokens(2);
+    for (use_y, use_z) in [(true, false), (false, true)] {
+        let cfg = run_cfg(&[
+            "model.n_rec=3",
+            &format!("model.use_y={use_y}"),
+            &format!("model.use_z={use_z}"),
+        ]);
+        let (_vs, m) = build(&cfg.model, 0);
+        tch::no_grad(|| {
+            let x = m.embed(&toks);
+            let s = trldm::util::seeded(4, || State {
+                y: x.randn_like(),
+                z: x.randn_like(),
+            });
+            let (y, z) = if use_z {
+                let mut z = s.z.shallow_clone();
+                for _ in 0..3 {
+                    z = m.net(&(&x + &z));
+                }
+                (m.net(&z), z)
+            } else {
+                let z = m.net(&(&x + &s.y));
+                (m.net(&(&s.y + &z)), z)
+            };
+            let got = m.core(&x, &s);
+            let scale = f64::try_from(y.abs().max()).unwrap();
+            let what = format!("use_y={use_y} use_z={use_z}");
+            assert!(max_abs_diff(&got.z, &z) < 1e-5 * scale, "{what}: z");
+            assert!(max_abs_diff(&got.y, &y) < 1e-5 * scale, "{what}: y");
+        });
+    }
+}
+
 /// Algorithm 1 step by step from `Model::net`: n latent updates
 /// z ← Net(x + y + z) (Eq. 4), then one answer update y ← Net(y + z)
 /// (Eq. 5) that does not see x, for n = 1, 2, 3 (and with the per-update

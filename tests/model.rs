@@ -1,5 +1,6 @@
 //! The recursive denoiser (Algorithms 1-2) and the sampler (Algorithm 4)
 //! on real libtorch, CPU.
+mod common;
 use tch::{nn, Device, Kind, Tensor};
 use trldm::config::{BlockKind, ModelConfig, NormPlace, PosEncoding, Variant};
 use trldm::data::{FIRST_CELL, MASK, PAD};
@@ -518,16 +519,10 @@ fn fixed_initial_states_are_trm_s_broadcast_vectors() {
     let embed = cfg(|c| c.d = d);
     let (vs, m) = build(&fixed);
     let (vs_e, m_e) = build(&embed);
-    let names = |vs: &nn::VarStore| {
-        let mut v: Vec<(String, Vec<f32>)> = vs
-            .variables()
-            .into_iter()
-            .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    };
-    assert!(names(&vs) == names(&vs_e), "the other weights changed");
+    assert!(
+        common::sorted_weights(&vs) == common::sorted_weights(&vs_e),
+        "the other weights changed"
+    );
     let toks = tokens(3);
     let x = m.embed(&toks);
     let s = m.init_state(&x);
@@ -572,4 +567,25 @@ fn fixed_initial_states_are_trm_s_broadcast_vectors() {
     let r = trldm::sample::next_state(&m, &toks, carried, 1, &opts);
     assert_eq!(f64::try_from((&r.y - y0).abs().max()).unwrap(), 0.0);
     assert_eq!(f64::try_from((&r.z - z0).abs().max()).unwrap(), 0.0);
+}
+
+/// Learned 2D positions (Sec. 9.5): x at position p = row·W + col of the
+/// 4x4 grid is e(token) + row_emb[row] + col_emb[col], recomputed here from
+/// the variables. Rejects positions subtracted or multiplied in, and rows
+/// and columns swapped (the grid is square, so only the values tell).
+#[test]
+fn learned_2d_positions_add_the_row_and_column_embeddings() {
+    let (vs, m) = build(&cfg(|c| c.pos = PosEncoding::Learned2d));
+    let vars = vs.variables();
+    let toks = tokens(2);
+    let x = tch::no_grad(|| m.embed(&toks));
+    let e = vars["emb.weight"]
+        .index_select(0, &toks.view([-1]))
+        .view([2, 16, 16]);
+    let (row, col) = (&vars["pos2d.row"], &vars["pos2d.col"]);
+    for p in 0..16i64 {
+        let want = e.select(1, p) + row.get(p / 4) + col.get(p % 4);
+        let diff = f64::try_from((x.select(1, p) - want).abs().max()).unwrap();
+        assert!(diff < 1e-6, "position {p}: off by {diff}");
+    }
 }

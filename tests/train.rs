@@ -1,6 +1,7 @@
 //! Training on real libtorch (CPU): resume is bit-exact, a tiny model
 //! memorises puzzles, divergence keeps the checkpoint, bad configs and data
 //! are refused clearly.
+mod common;
 use std::path::Path;
 use trldm::config::{DsBatches, RunConfig};
 use trldm::run::{RunDir, State};
@@ -417,15 +418,8 @@ fn initial_weights_do_not_depend_on_other_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tiny(tmp.path());
     let info = trldm::data::TaskInfo::from_config(&cfg);
-    let weights = |cfg: &RunConfig| -> Vec<(String, Vec<f32>)> {
-        let (vs, _model) = trldm::model::build(cfg, &info, tch::Device::Cpu).unwrap();
-        let mut v: Vec<(String, Vec<f32>)> = vs
-            .variables()
-            .into_iter()
-            .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+    let weights = |cfg: &RunConfig| {
+        common::sorted_weights(&trldm::model::build(cfg, &info, tch::Device::Cpu).unwrap().0)
     };
     let alone = weights(&cfg);
     let mut other = cfg.clone();

@@ -1,4 +1,4 @@
-//! Helpers shared by the sweep integration tests (run folders, status, polling).
+//! Helpers shared by the integration tests (run folders, status, polling, weights).
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -80,4 +80,16 @@ pub fn shared_dir() -> PathBuf {
     std::env::var("TRLDM_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// Every variable of a var store as (name, values), sorted by name: two
+/// models have the same weights when these are equal.
+pub fn sorted_weights(vs: &tch::nn::VarStore) -> Vec<(String, Vec<f32>)> {
+    let mut v: Vec<(String, Vec<f32>)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
