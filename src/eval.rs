@@ -198,7 +198,7 @@ pub fn evaluate_dist(
     let (first, last) = dist.split(n);
     let start = Instant::now();
     let bs = batch_size(cfg, device);
-    let tally = crate::util::seeded(cfg.seed as i64, || -> Result<Tally> {
+    let tally = crate::seed::seeded(cfg.seed as i64, || -> Result<Tally> {
         let mut tally = Tally::default();
         for lo in (first..last).step_by(bs) {
             let hi = (lo + bs).min(last);
@@ -359,7 +359,7 @@ pub fn trace(
     let bs = batch_size(cfg, device);
     // Per step: sums of rms_y·b, rms_z·b, committed, conf, right, total, halt·b, and b.
     let mut acc: Vec<[f64; 8]> = Vec::new();
-    crate::util::seeded(cfg.seed as i64, || -> Result<()> {
+    crate::seed::seeded(cfg.seed as i64, || -> Result<()> {
         for lo in (0..n).step_by(bs) {
             let hi = (lo + bs).min(n);
             let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);

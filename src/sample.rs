@@ -378,7 +378,7 @@ mod tests {
         let logits = Tensor::from_slice(&row)
             .view([1, 1, 5])
             .expand([1, n, 5], false);
-        let (pred, conf) = crate::util::seeded(0, || predict(&logits, 2.0));
+        let (pred, conf) = crate::seed::seeded(0, || predict(&logits, 2.0));
         assert_eq!(pred.lt(2).sum(Kind::Int64).int64_value(&[]), 0);
         // The model's own probabilities: p² / Σ p².
         let sq: f64 = p.iter().map(|q| q * q).sum();

@@ -61,7 +61,7 @@ pub fn contraction(
     }
     let dev = model.device();
     let b = batch.min(ds.len()) as i64;
-    crate::util::seeded(0, || {
+    crate::seed::seeded(0, || {
         tch::no_grad(|| {
             let tokens = ds.input.narrow(0, 0, b).to_device(dev);
             let x = model.embed(&tokens);
@@ -289,7 +289,7 @@ pub fn gradient_bias(
         let Some(u) = states.get(s).and_then(|u| u.as_ref()) else {
             return f64::NAN;
         };
-        crate::util::seeded(s as i64, || {
+        crate::seed::seeded(s as i64, || {
             tch::no_grad(|| {
                 let size = |t: &Tensor| t.flatten(1, -1).norm_scalaropt_dim(2, [1], false);
                 let (dy, dz) = (u.y.randn_like(), u.z.randn_like());

@@ -49,25 +49,6 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Runs `f` with libtorch's default random generator seeded with `seed`,
-/// holding a process-wide lock. libtorch has one default generator per
-/// process (per device), so two threads that each seed it and then draw
-/// (tests run in parallel, and a sweep may train several runs in one
-/// process) could otherwise interleave: one thread's `manual_seed` lands
-/// between the other's seeding and its draws, and a run's initial weights
-/// or sampling noise would depend on timing instead of on its seed. Every
-/// draw from the default generator in this crate happens inside `seeded`.
-pub fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
-    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    // A panic inside `f` poisons the lock but leaves nothing half-done: the
-    // next user seeds the generator again.
-    let _guard = TORCH_RNG
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    tch::manual_seed(seed);
-    f()
-}
-
 /// `eprintln!` that never panics: a closed stderr (the reader of a pipe
 /// went away) must not kill a training run, which keeps logging to its
 /// files (train.csv, status.json).

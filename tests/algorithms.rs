@@ -29,7 +29,7 @@ const SHAPE: DataShape = DataShape {
 /// The model of `c`, with weights drawn after seeding libtorch with `seed`.
 fn build(c: &ModelConfig, seed: i64) -> (nn::VarStore, Model) {
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = trldm::util::seeded(seed, || Model::new(&vs.root(), c, SHAPE)).unwrap();
+    let m = trldm::seed::seeded(seed, || Model::new(&vs.root(), c, SHAPE)).unwrap();
     (vs, m)
 }
 
@@ -269,7 +269,7 @@ fn the_ablations_compute_sec_9_4_s_updates() {
         let (_vs, m) = build(&cfg.model, 0);
         tch::no_grad(|| {
             let x = m.embed(&toks);
-            let s = trldm::util::seeded(4, || State {
+            let s = trldm::seed::seeded(4, || State {
                 y: x.randn_like(),
                 z: x.randn_like(),
             });

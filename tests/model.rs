@@ -27,7 +27,7 @@ fn cfg(f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
 
 fn build(c: &ModelConfig) -> (nn::VarStore, Model) {
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = trldm::util::seeded(0, || Model::new(&vs.root(), c, SHAPE)).unwrap();
+    let m = trldm::seed::seeded(0, || Model::new(&vs.root(), c, SHAPE)).unwrap();
     (vs, m)
 }
 
@@ -546,7 +546,7 @@ fn fixed_initial_states_are_trm_s_broadcast_vectors() {
     // Another seed draws other vectors; the same seed the same ones.
     let (_, again) = build(&fixed);
     let vs2 = nn::VarStore::new(Device::Cpu);
-    let other = trldm::util::seeded(5, || Model::new(&vs2.root(), &fixed, SHAPE)).unwrap();
+    let other = trldm::seed::seeded(5, || Model::new(&vs2.root(), &fixed, SHAPE)).unwrap();
     let (ya, _) = again.fixed_start().unwrap();
     let (yo, _) = other.fixed_start().unwrap();
     assert_eq!(f64::try_from((ya - y0).abs().max()).unwrap(), 0.0);

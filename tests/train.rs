@@ -411,7 +411,7 @@ fn carry_batches_keep_each_row_on_its_own_trajectory() {
 /// a sweep's runs in one process) build models on several threads at once.
 /// A run's initial weights must depend on its seed alone: building the same
 /// config on two threads at once, many times, gives the weights of a build
-/// made alone. (Without the lock in `util::seeded`, one thread's
+/// made alone. (Without the lock in `seed::seeded`, one thread's
 /// `manual_seed` landed between the other's seeding and its draws.)
 #[test]
 fn initial_weights_do_not_depend_on_other_threads() {

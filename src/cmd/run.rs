@@ -404,7 +404,7 @@ pub fn solve(a: SolveArgs) -> Result<()> {
     let question = info.parse_question(&a.puzzle)?;
     let model = eval::load_model(&cfg, &run.ckpt_dir(), cfg.eval.use_ema, device)?.model;
     let (input, resp) = eval::masked_input(&info, &question);
-    let out = crate::util::seeded(cfg.seed as i64, || {
+    let out = crate::seed::seeded(cfg.seed as i64, || {
         eval::predict_batch(
             &model,
             &cfg,

@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn math_attention_equals_sdpa() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let (mut att, x) = crate::util::seeded(3, || {
+        let (mut att, x) = crate::seed::seeded(3, || {
             let att = Attention::new(vs.root(), 32, 4, AttnKernel::Sdpa);
             (
                 att,

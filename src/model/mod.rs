@@ -355,7 +355,7 @@ pub fn build(cfg: &RunConfig, info: &TaskInfo, device: Device) -> Result<(VarSto
     check_memory(cfg, info, device, 1, "the weights")?;
     // libtorch panics when an allocation fails or a size overflows.
     let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::util::seeded(cfg.seed as i64, || {
+        crate::seed::seeded(cfg.seed as i64, || {
             Model::new(&vs.root(), &cfg.model, shape)
         })
     }))
