@@ -3,8 +3,8 @@
 /// Runs `f` with libtorch's default random generator seeded with `seed`,
 /// holding a process-wide lock. libtorch has one default generator per
 /// process (per device), so two threads that each seed it and then draw
-/// (tests run in parallel, and a sweep may train several runs in one
-/// process) could otherwise interleave: one thread's `manual_seed` lands
+/// (the tests of one binary run in parallel; the sweep runner starts one
+/// process per run, so runs never share it) could otherwise interleave: one thread's `manual_seed` lands
 /// between the other's seeding and its draws, and a run's initial weights
 /// or sampling noise would depend on timing instead of on its seed. Every
 /// draw from the default generator in this crate happens inside `seeded`.
