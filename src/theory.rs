@@ -7,7 +7,7 @@
 //! * Thm. 1: the Eq. 3 objective upper-bounds the negative log-likelihood.
 //!   [`eq3_bound`] is its Monte-Carlo estimate on the test split, in nats per
 //!   response token (t drawn uniformly in (eps, 1], the prompt kept, every
-//!   loss weight 1), from the Sec. 7.2 initial state.
+//!   loss weight 1), from the model's initial state (`model.state_init`).
 //!
 //! * Prop. 2: detaching (y, z) between denoising steps (Algorithm 3, line
 //!   15) biases the gradient by at most a geometric tail in the inter-step

@@ -79,18 +79,19 @@ fn exported_weights_reproduce_the_dumped_logits_in_python() {
         ("mdm", &["model.variant=mdm"]),
         ("update-norm", &["model.state_norm=update", "model.T=2"]),
         ("rope-and-2d", &["model.pos=rope+learned2d"]),
-        (
-            "trm-fixed",
-            &[
-                "model.variant=trm",
-                "model.norm=post",
-                "model.state_init=fixed",
-            ],
-        ),
+        // TRM's defaults: post-norm, fixed start, n = 6, T = 3.
+        ("trm-fixed", &["model.variant=trm"]),
     ];
     for (name, extra) in cases {
         let run = tmp.path().join(name);
         tiny_run(&run, extra);
+        if name == "trm-fixed" {
+            // `--set model.variant=trm` alone gives TRM's settings.
+            let c = trldm::config::RunConfig::load(&run.join("config.toml")).unwrap();
+            assert_eq!((c.model.n_rec, c.model.t_cycles), (6, 3), "{c:?}");
+            assert_eq!(c.model.norm, trldm::config::NormPlace::Post);
+            assert_eq!(c.model.state_init, trldm::config::StateInit::Fixed);
+        }
         let model = tmp.path().join(format!("{name}.safetensors"));
         let dump = tmp.path().join(format!("{name}-logits.safetensors"));
         let o = trldm(&[

@@ -52,13 +52,10 @@ const DEFAULT_MAX_REQUEUES: u32 = 3;
 /// Exit code of a diverged run.
 pub const EXIT_DIVERGED: i32 = 4;
 
-/// Reads the config (or the defaults) and applies `--set` overrides.
+/// Reads the config (or the defaults) with `--set` overrides applied to it
+/// ([`RunConfig::load_with_overrides`]).
 pub fn load_config(path: Option<&PathBuf>, sets: &[String]) -> Result<RunConfig> {
-    let base = match path {
-        Some(p) => RunConfig::load(p)?,
-        None => RunConfig::default(),
-    };
-    base.with_overrides(sets)
+    RunConfig::load_with_overrides(path.map(|p| p.as_path()), sets)
 }
 
 /// Returns the process exit code.
@@ -95,7 +92,7 @@ pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Res
         if let Some(ck) =
             crate::checkpoint::load(&run.ckpt_dir())?.filter(|ck| !ck.meta.config.is_empty())
         {
-            let saved = RunConfig::from_toml_str(&ck.meta.config, "checkpoint config")?;
+            let saved = RunConfig::from_resolved_toml_str(&ck.meta.config, "checkpoint config")?;
             if saved.model != cfg.model || saved.task != cfg.task || saved.seed != cfg.seed {
                 bail!(
                     "{}: the checkpoint was written by a different model/task/seed than --config; resume with the run's own config.toml",
@@ -264,11 +261,12 @@ pub struct EvalArgs {
     /// Where to write the metrics (default <run>/eval.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Instead of evaluating: run one forward pass (Sec. 7.2 initial state,
-    /// fp32, no autocast) on the first `eval.batch` test puzzles with every
-    /// response position masked, and write `tokens` [B, L] (i64) and
-    /// `logits` [B, L, V] (f32) to this safetensors file (docs/CHECKPOINTS.md),
-    /// so another implementation can be checked against trldm.
+    /// Instead of evaluating: run one forward pass (from the model's initial
+    /// state, `model.state_init`; fp32, no autocast) on the first
+    /// `eval.batch` test puzzles with every response position masked, and
+    /// write `tokens` [B, L] (i64) and `logits` [B, L, V] (f32) to this
+    /// safetensors file (docs/CHECKPOINTS.md), so another implementation can
+    /// be checked against trldm.
     #[arg(long, value_name = "FILE")]
     pub dump_logits: Option<PathBuf>,
     /// Instead of evaluating: sample the first `eval.n` test puzzles (0 =

@@ -330,26 +330,70 @@ impl Default for EvalConfig {
 }
 
 impl RunConfig {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file: a file a user wrote (missing keys
+    /// take the variant's defaults, then the global ones) or a run folder's
+    /// `config.toml` (read as written; see [`RunConfig::load_with_overrides`]).
     pub fn load(path: &Path) -> Result<RunConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        Self::load_with_overrides(Some(path), &[])
     }
 
-    /// Parses TOML text (`origin` names it in errors), checks keys and types,
-    /// and validates.
+    /// Reads a config file (or none: every key at its default), applies
+    /// `--set key=value` overrides to what the file says, and resolves. The
+    /// overrides act as lines of the file, so `--set model.variant=trm` gives
+    /// TRM's settings ([`TRM_DEFAULTS`]) for the keys that neither sets.
+    ///
+    /// A run folder's `config.toml` (beside `status.json` or `ckpt/`) was
+    /// written by trldm with every key it knew: a key missing there was added
+    /// later, and the run computed its global default, so no variant default
+    /// is applied to it (an old `trm` run is evaluated and resumed as it was
+    /// trained).
+    pub fn load_with_overrides(path: Option<&Path>, sets: &[String]) -> Result<RunConfig> {
+        let mut value = toml::Value::Table(Default::default());
+        if let Some(p) = path {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read", p.display()))?;
+            let origin = p.display().to_string();
+            value = parse_toml(&text, &origin)?;
+            check_keys(&value, &defaults_value(), "", &origin)?;
+        }
+        apply_sets(&mut value, sets)?;
+        let origin = match (path, sets.is_empty()) {
+            (Some(p), true) => p.display().to_string(),
+            (Some(p), false) => format!("{} with --set", p.display()),
+            (None, _) => "--set".into(),
+        };
+        if path.is_some_and(in_run_folder) {
+            Self::from_resolved_value(value, &origin)
+        } else {
+            Self::from_value(value, &origin)
+        }
+    }
+
+    /// Parses TOML text that a user wrote (`origin` names it in errors),
+    /// checks keys and types, and validates; see [`RunConfig::from_value`].
     pub fn from_toml_str(text: &str, origin: &str) -> Result<RunConfig> {
-        let value: toml::Value =
-            toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid TOML: {e}"))?;
-        Self::from_value(value, origin)
+        Self::from_value(parse_toml(text, origin)?, origin)
     }
 
-    /// Builds a config from a TOML value (e.g. a sweep's base with grid
-    /// overrides applied), with the same checks as [`RunConfig::from_toml_str`].
+    /// Parses a config that trldm wrote (a checkpoint's, a run folder's):
+    /// missing keys take their global defaults, never a variant's.
+    pub fn from_resolved_toml_str(text: &str, origin: &str) -> Result<RunConfig> {
+        Self::from_resolved_value(parse_toml(text, origin)?, origin)
+    }
+
+    /// Builds a config from a TOML value that a user wrote (e.g. a sweep's
+    /// base with grid overrides applied): keys it does not set take the
+    /// variant's defaults ([`TRM_DEFAULTS`] for `trm`), then the global
+    /// ones; then the checks of [`RunConfig::from_resolved_value`].
     pub fn from_value(value: toml::Value, origin: &str) -> Result<RunConfig> {
-        let defaults = toml::Value::try_from(RunConfig::default()).expect("defaults serialize");
-        check_keys(&value, &defaults, "", origin)?;
+        check_keys(&value, &defaults_value(), "", origin)?;
+        Self::from_resolved_value(with_variant_defaults(value), origin)
+    }
+
+    /// Builds a config from a TOML value in which a missing key means its
+    /// global default; refuses unknown keys and wrong types, and validates.
+    pub fn from_resolved_value(value: toml::Value, origin: &str) -> Result<RunConfig> {
+        check_keys(&value, &defaults_value(), "", origin)?;
         let cfg: RunConfig = value.try_into().map_err(|e| anyhow!("{origin}: {e}"))?;
         cfg.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
         Ok(cfg)
@@ -372,7 +416,7 @@ impl RunConfig {
         };
         identity_text(
             &toml::Value::try_from(settings).expect("config serializes"),
-            &toml::Value::try_from(RunConfig::default()).expect("defaults serialize"),
+            &defaults_value(),
         )
     }
 
@@ -391,20 +435,16 @@ impl RunConfig {
     }
 
     /// Applies `key=value` overrides (dotted keys, TOML values; a bare word
-    /// is taken as a string) and re-validates.
+    /// is taken as a string) to this resolved config and re-validates. Every
+    /// key is already explicit here, so no variant default applies; the
+    /// command line goes through [`RunConfig::load_with_overrides`] instead.
     pub fn with_overrides(&self, sets: &[String]) -> Result<RunConfig> {
         if sets.is_empty() {
             return Ok(self.clone());
         }
         let mut value = toml::Value::try_from(self).expect("config serializes");
-        for s in sets {
-            let (key, raw) = s
-                .split_once('=')
-                .ok_or_else(|| anyhow!("--set {s}: expected key=value, e.g. model.d=64"))?;
-            crate::dotted::set(&mut value, key.trim(), parse_scalar(raw.trim()))
-                .map_err(|e| anyhow!("--set {s}: {e}"))?;
-        }
-        Self::from_value(value, "--set")
+        apply_sets(&mut value, sets)?;
+        Self::from_resolved_value(value, "--set")
     }
 
     /// Checks combinations and ranges; the message names the key and value.
@@ -656,6 +696,68 @@ impl RunConfig {
     }
 }
 
+/// TRM's own settings (docs/FACTS.md, "Tiny Recursive Models"): post-norm
+/// blocks, `n = 6` inner updates, `T = 3` cycles, fixed random initial
+/// states, 16 supervision steps on carry batches, halting when the Q logit
+/// is positive (τ = 0.5, from the first step) with 10 % exploration. A config
+/// with `model.variant = "trm"` gets these for the keys it does not set;
+/// setting a key keeps a difference TR-LDM needs (e.g. `model.norm = "pre"`).
+pub const TRM_DEFAULTS: &[(&str, &str)] = &[
+    ("model.norm", "post"),
+    ("model.n_rec", "6"),
+    ("model.T", "3"),
+    ("model.state_init", "fixed"),
+    ("train.n_sup", "16"),
+    ("train.ds_batches", "carry"),
+    ("train.halt_tau", "0.5"),
+    ("train.min_sup_steps", "1"),
+    ("train.halt_explore", "0.1"),
+];
+
+/// Fills the keys a user's config leaves out with its variant's defaults.
+fn with_variant_defaults(mut value: toml::Value) -> toml::Value {
+    let trm = crate::dotted::get(&value, "model.variant").and_then(|v| v.as_str())
+        == Some(Variant::Trm.as_str());
+    if trm {
+        for (key, raw) in TRM_DEFAULTS {
+            if crate::dotted::get(&value, key).is_none() {
+                // The keys are known and `value` is a table (checked before).
+                let _ = crate::dotted::set(&mut value, key, parse_scalar(raw));
+            }
+        }
+    }
+    value
+}
+
+/// Whether `path` is a run folder's `config.toml` (written by trldm).
+fn in_run_folder(path: &Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    path.file_name().is_some_and(|n| n == "config.toml")
+        && (dir.join("status.json").is_file() || dir.join("ckpt").is_dir())
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<toml::Value> {
+    toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid TOML: {e}"))
+}
+
+fn defaults_value() -> toml::Value {
+    toml::Value::try_from(RunConfig::default()).expect("defaults serialize")
+}
+
+/// Applies `key=value` overrides to a TOML table.
+fn apply_sets(value: &mut toml::Value, sets: &[String]) -> Result<()> {
+    for s in sets {
+        let (key, raw) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--set {s}: expected key=value, e.g. model.d=64"))?;
+        crate::dotted::set(value, key.trim(), parse_scalar(raw.trim()))
+            .map_err(|e| anyhow!("--set {s}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn positive(key: &str, v: usize) -> Result<()> {
     if v == 0 {
         bail!("{key} = 0: must be at least 1");
@@ -666,7 +768,7 @@ fn positive(key: &str, v: usize) -> Result<()> {
 /// All dotted keys that a config accepts (e.g. `model.n_rec`): every field
 /// of the config types, since every field is always serialized.
 pub fn known_keys() -> Vec<String> {
-    let defaults = toml::Value::try_from(RunConfig::default()).expect("defaults serialize");
+    let defaults = defaults_value();
     flatten(&defaults).into_keys().collect()
 }
 
@@ -1010,5 +1112,83 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("did you mean `model.d`"), "{e}");
+    }
+
+    /// Rejects: `trm` without TRM's settings, a variant default that
+    /// overrides a key the user set, or one that leaks into another variant.
+    #[test]
+    fn trm_gets_trm_s_settings_for_the_keys_it_does_not_set() {
+        let trm = RunConfig::from_toml_str("[model]\nvariant = \"trm\"\n", "t.toml").unwrap();
+        assert_eq!(trm.model.norm, NormPlace::Post);
+        assert_eq!((trm.model.n_rec, trm.model.t_cycles), (6, 3));
+        assert_eq!(trm.model.state_init, StateInit::Fixed);
+        assert_eq!(trm.train.n_sup, 16);
+        assert_eq!(trm.train.ds_batches, DsBatches::Carry);
+        assert_eq!(trm.train.halt_tau, 0.5);
+        assert_eq!(trm.train.min_sup_steps, 1);
+        assert_eq!(trm.train.halt_explore, 0.1);
+        let kept = RunConfig::from_toml_str(
+            "[model]\nvariant = \"trm\"\nnorm = \"pre\"\nn_rec = 2\n[train]\nhalt_explore = 0.0\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!((kept.model.norm, kept.model.n_rec), (NormPlace::Pre, 2));
+        assert_eq!(kept.train.halt_explore, 0.0);
+        assert_eq!((kept.model.t_cycles, kept.train.n_sup), (3, 16));
+        // The other variants keep the global defaults.
+        let ds = RunConfig::from_toml_str("[model]\nvariant = \"trldm-ds\"\n", "t.toml").unwrap();
+        let mut want = RunConfig::default();
+        want.model.variant = Variant::TrldmDs;
+        assert_eq!(ds, want);
+        // --set acts as a line of the file, with or without one ...
+        let set = |path: Option<&Path>| {
+            RunConfig::load_with_overrides(path, &["model.variant=trm".into()]).unwrap()
+        };
+        assert_eq!(set(None).model, trm.model);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("user.toml");
+        std::fs::write(&file, "[model]\nvariant = \"trldm\"\nd = 32\n").unwrap();
+        let from_file = set(Some(&file));
+        assert_eq!((from_file.model.d, from_file.model.n_rec), (32, 6));
+        // ... while a resolved config (every key explicit) keeps its values.
+        let resolved = RunConfig::default()
+            .with_overrides(&["model.variant=trm".into()])
+            .unwrap();
+        assert_eq!(
+            (resolved.model.n_rec, resolved.model.norm),
+            (2, NormPlace::Pre)
+        );
+    }
+
+    /// A run folder's config.toml written before a key existed: the run
+    /// computed that key's global default, so reading it back must not apply
+    /// the variant's. Rejects: an old `trm` run evaluated or resumed with
+    /// TRM's fixed start, post-norm or n = 6 that it never trained with.
+    #[test]
+    fn a_run_folder_s_config_is_read_as_trldm_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        // An old `trm` run: written before state_init, ds_batches and
+        // halt_explore existed (and sparse here, to show every TRM key).
+        std::fs::write(&file, "[model]\nvariant = \"trm\"\n").unwrap();
+        let user = RunConfig::load(&file).unwrap();
+        assert_eq!(
+            user.model.state_init,
+            StateInit::Fixed,
+            "not yet a run folder"
+        );
+        std::fs::write(dir.path().join("status.json"), "{}").unwrap();
+        let old = RunConfig::load(&file).unwrap();
+        let mut want = RunConfig::default();
+        want.model.variant = Variant::Trm;
+        assert_eq!(old, want);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            RunConfig::from_resolved_toml_str(&text, "checkpoint config").unwrap(),
+            want
+        );
+        // Overrides still apply to it, as lines of the file.
+        let more = RunConfig::load_with_overrides(Some(&file), &["train.steps=7".into()]).unwrap();
+        assert_eq!((more.train.steps, more.model.n_rec), (7, 2));
     }
 }

@@ -377,7 +377,10 @@ fn load_for_migration(path: &Path) -> Result<crate::config::RunConfig> {
         .and_then(|m| m.get("state_norm"))
         .is_some();
     if recorded {
-        return crate::config::RunConfig::from_toml_str(&text, &path.display().to_string());
+        return crate::config::RunConfig::from_resolved_toml_str(
+            &text,
+            &path.display().to_string(),
+        );
     }
     crate::dotted::set(
         &mut value,
@@ -385,7 +388,7 @@ fn load_for_migration(path: &Path) -> Result<crate::config::RunConfig> {
         toml::Value::String("none".into()),
     )
     .map_err(anyhow::Error::msg)?;
-    let cfg = crate::config::RunConfig::from_value(value, &path.display().to_string())?;
+    let cfg = crate::config::RunConfig::from_resolved_value(value, &path.display().to_string())?;
     crate::util::write_atomic(path, cfg.to_toml_string().as_bytes())?;
     eprintln!(
         "migrate: {}: model.state_norm = \"none\" recorded (written before bounded states)",
