@@ -386,7 +386,6 @@ impl RunConfig {
     /// variant's defaults ([`TRM_DEFAULTS`] for `trm`), then the global
     /// ones; then the checks of [`RunConfig::from_resolved_value`].
     pub fn from_value(value: toml::Value, origin: &str) -> Result<RunConfig> {
-        check_keys(&value, &defaults_value(), "", origin)?;
         Self::from_resolved_value(with_variant_defaults(value), origin)
     }
 
@@ -721,7 +720,8 @@ fn with_variant_defaults(mut value: toml::Value) -> toml::Value {
     if trm {
         for (key, raw) in TRM_DEFAULTS {
             if crate::dotted::get(&value, key).is_none() {
-                // The keys are known and `value` is a table (checked before).
+                // Fails only where the user's `model` or `train` is not a
+                // table, which the key check that follows reports.
                 let _ = crate::dotted::set(&mut value, key, parse_scalar(raw));
             }
         }
