@@ -16,7 +16,8 @@
 //! (forward only) and one with (forward + backward); `mdm` and `vanilla`
 //! run one call with gradients. One update of Algorithm 3 (`trldm-ds`,
 //! `trm`) is one such denoising step, like a one-step update; `train.unroll`
-//! multiplies the tokens of an update.
+//! multiplies the tokens of an update, and `train.ds_one_step > 0` adds a
+//! second (one-step) denoising step to each update of Algorithm 3.
 use crate::config::{BlockKind, RunConfig};
 
 /// Non-embedding parameters of Net_θ.
@@ -71,9 +72,11 @@ pub fn train_flops_per_token(c: &RunConfig) -> f64 {
     forward_per_call(c) * (no_grad + 3.0 * grad)
 }
 
-/// Tokens of one update: batch · sequence length · unrolled steps.
+/// Tokens of one update: batch · sequence length · denoising steps per
+/// update (`train.unroll`, plus one with `train.ds_one_step > 0`).
 pub fn tokens_per_update(c: &RunConfig) -> f64 {
-    (c.train.batch * c.seq_len() * c.train.unroll) as f64
+    let extra = usize::from(c.train.ds_one_step > 0.0);
+    (c.train.batch * c.seq_len() * (c.train.unroll + extra)) as f64
 }
 
 /// Training FLOPs of a whole run (`train.steps` updates).
@@ -127,6 +130,16 @@ mod tests {
         ]);
         let c = cfg(&sets);
         assert_eq!(tokens_per_update(&c), 4.0 * 162.0);
+        // Deep supervision with the one-step loss added: two denoising
+        // steps' tokens per update.
+        let ds = cfg(&["model.variant=trldm-ds", "train.batch=4"]);
+        let ds1 = cfg(&[
+            "model.variant=trldm-ds",
+            "train.batch=4",
+            "train.ds_one_step=1",
+        ]);
+        assert_eq!(tokens_per_update(&ds), 4.0 * 81.0);
+        assert_eq!(tokens_per_update(&ds1), 2.0 * 4.0 * 81.0);
         assert_eq!(train_flops(&c), concat * 4.0 * 162.0 * 10.0);
         // The mixer: SwiGLU 3·d·4d plus 24·L·d per layer and token, forward.
         let mixer = with(&["model.variant=mdm", "model.block=mixer", "model.pos=none"]);

@@ -155,6 +155,12 @@ pub struct TrainConfig {
     /// a minimum number of supervision steps drawn uniformly from
     /// [2, N_sup] before halting may stop it (0 = off).
     pub halt_explore: f64,
+    /// Weight λ of Eq. 3's one-step loss (random t, the model's initial
+    /// state, a fresh masking of the same minibatch) added to the loss of
+    /// every supervision step of Algorithm 3 (0 = off; `trldm-ds` only).
+    /// Each update then also learns what one-step TR-LDM learns, at the
+    /// cost of a second forward/backward pass per update.
+    pub ds_one_step: f64,
     /// Distillation (Eq. 8): a teacher run folder or TorchScript file; weight; temperature.
     pub kd_teacher: String,
     pub lambda_kd: f64,
@@ -287,6 +293,7 @@ impl Default for TrainConfig {
             ds_start: DsStart::Masked,
             ds_batches: DsBatches::Minibatch,
             halt_explore: 0.0,
+            ds_one_step: 0.0,
             kd_teacher: String::new(),
             lambda_kd: 0.0,
             kd_temp: 1.0,
@@ -609,6 +616,19 @@ impl RunConfig {
                 t.halt_explore
             );
         }
+        if !t.ds_one_step.is_finite() || t.ds_one_step < 0.0 {
+            bail!(
+                "train.ds_one_step = {}: a loss weight, 0 or positive (0 = off)",
+                t.ds_one_step
+            );
+        }
+        if t.ds_one_step > 0.0 && m.variant != Variant::TrldmDs {
+            bail!(
+                "train.ds_one_step = {} adds Eq. 3's one-step loss to the supervision steps of model.variant = \"trldm-ds\"; \"{}\" has no such steps or does not diffuse",
+                t.ds_one_step,
+                m.variant
+            );
+        }
         if t.ds_batches == DsBatches::Carry && !m.variant.deep_supervised() {
             bail!(
                 "train.ds_batches = \"carry\" is a way of running deep supervision, which model.variant = \"{}\" does not use (only \"trldm-ds\" and \"trm\")",
@@ -904,6 +924,14 @@ mod tests {
             (
                 "[model]\nuse_y = false\nuse_z = false\n",
                 "at least one state",
+            ),
+            (
+                "[train]\nds_one_step = 1.0\n",
+                "train.ds_one_step = 1 adds Eq. 3's one-step loss",
+            ),
+            (
+                "[model]\nvariant = \"trldm-ds\"\n[train]\nds_one_step = -0.5\n",
+                "train.ds_one_step = -0.5: a loss weight",
             ),
         ];
         for (text, want) in cases {

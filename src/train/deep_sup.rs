@@ -24,7 +24,9 @@
 //! each at their own supervision step, a finished row replaced by a new
 //! puzzle. With `train.halt_explore = p`, a sample gets, with probability
 //! p, a minimum of U{2..N_sup} supervision steps before it may halt (TRM's
-//! exploration).
+//! exploration). With `train.ds_one_step = λ`, every supervision step's
+//! loss also has λ times Eq. 3's one-step loss on a fresh masking of the
+//! same puzzles (random t, the model's initial state).
 use super::{loss, Diverged, Trainer};
 use crate::config::{DsStart, TrainConfig};
 use crate::data::{Batch, MASK};
@@ -109,6 +111,18 @@ fn step_loss(
     main + loss::halt_loss(&out.halt_logit, &correct, active) * tr.cfg.train.lambda_halt
 }
 
+/// `train.ds_one_step` · Eq. 3 on a fresh masking of `batch` (random t,
+/// the model's initial state), or nothing when the weight is 0. The
+/// masking comes from the current update's stream 4: every supervision
+/// step draws its own, independent of the start's (stream 1).
+fn one_step_term(tr: &Trainer, batch: &Batch) -> Tensor {
+    let w = tr.cfg.train.ds_one_step;
+    if w == 0.0 {
+        return Tensor::zeros([], (Kind::Float, tr.device));
+    }
+    tr.one_step_loss_from(batch, 4) * w
+}
+
 /// Runs Algorithm 3 on one minibatch. Returns the last loss and, per
 /// update, the gradient norm — or why training must stop. Stops early when
 /// the run reaches `max_steps` updates.
@@ -146,7 +160,8 @@ pub fn minibatch(
         // over all b rows -> the mean over the active samples of all ranks
         // (the gradient all-reduce averages over the W ranks).
         let total = step_loss(tr, &out, &tokens, batch, &l_r, Some(&active))
-            * (b as f64 * world / n_active);
+            * (b as f64 * world / n_active)
+            + one_step_term(tr, batch);
         last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
         match tr.update(&total, lr) {
             Ok(g) => norms.push(g),
@@ -323,7 +338,7 @@ pub fn carry_step(tr: &mut Trainer, fresh: &Batch) -> (f64, Result<Vec<f64>, Div
         .resp
         .sum_dim_intlist(1, false, Kind::Float)
         .clamp_min(1.0);
-    let total = step_loss(tr, &out, &tokens, &data, &l_r, None);
+    let total = step_loss(tr, &out, &tokens, &data, &l_r, None) + one_step_term(tr, fresh);
     let mut last_loss = f64::try_from(&total).unwrap_or(f64::NAN);
     let g = match tr.update(&total, lr) {
         Ok(g) => g,

@@ -428,7 +428,12 @@ impl Trainer {
     /// response position masked with probability t (drawn from the step's
     /// random stream 1). Returns the tokens and t [B].
     pub(crate) fn random_mask(&self, batch: &Batch) -> (Tensor, Tensor) {
-        let mut rng = step_rng(self.cfg.seed, self.step, 1);
+        self.random_mask_from(batch, 1)
+    }
+
+    /// [`Trainer::random_mask`] drawn from the step's random stream `stream`.
+    fn random_mask_from(&self, batch: &Batch, stream: u64) -> (Tensor, Tensor) {
+        let mut rng = step_rng(self.cfg.seed, self.step, stream);
         let (b, l) = batch.target.size2().expect("[B, L]");
         let eps = self.cfg.train.eps;
         let t = self.global_draws(b as usize, 1, || {
@@ -444,7 +449,14 @@ impl Trainer {
     /// Eq. 3 on one minibatch, with `train.unroll` denoising steps whose
     /// (y, z) are carried and detached between steps (Tables 4-5).
     fn one_step_loss(&self, batch: &Batch) -> Tensor {
-        let (mut tokens, t) = self.random_mask(batch);
+        self.one_step_loss_from(batch, 1)
+    }
+
+    /// [`Trainer::one_step_loss`] with the masking drawn from the step's
+    /// random stream `stream` (deep supervision's added one-step loss uses
+    /// its own, so that it never repeats the masking of `ds_start = "random"`).
+    pub(crate) fn one_step_loss_from(&self, batch: &Batch, stream: u64) -> Tensor {
+        let (mut tokens, t) = self.random_mask_from(batch, stream);
         let l_r = batch
             .resp
             .sum_dim_intlist(1, false, Kind::Float)
@@ -733,7 +745,7 @@ fn train_loop(
 ) -> Result<Outcome> {
     let cfg = tr.cfg.clone();
     let steps = cfg.train.steps as u64;
-    let tokens_per_step = (cfg.train.batch * tr.info.seq_len() * cfg.train.unroll) as f64;
+    let tokens_per_step = crate::flops::tokens_per_update(&cfg);
     let progress = crate::progress::Progress::new(steps, tr.step, opts.quiet);
     let start = Instant::now();
     let mut window = (Instant::now(), tr.step);
