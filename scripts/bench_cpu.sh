@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side CPU speed: the eager-PyTorch yardstick ($TRLDM_SHARED/bench/
 # ref_trldm.py) against trldm at the same configuration (9x9 mazes, d = 128,
-# 4 heads, 2 layers, n = 2, T = 1, batch 64, fp32, 2 threads), in alternating
-# rounds on this machine, so that drift in the machine's speed hits both.
+# 4 heads, 2 layers, n = 2, T = 1, batch 64, 2 threads), in alternating
+# rounds on this machine, so that drift in the machine's speed hits both;
+# at fp32, and at bf16: trldm's `train.cpu_bf16` against the reference under
+# torch.autocast("cpu", dtype=torch.bfloat16) (scripts/ref_bf16.py).
 #   scripts/bench_cpu.sh [ROUNDS] [OUT.log]     (default 3 rounds, stdout)
 # Every line of the log is the JSON a command printed, prefixed with the
 # round and what ran; the summary at the end gives each round's ratios and
@@ -34,6 +36,10 @@ for r in $(seq 1 "$ROUNDS"); do
   run "$r" trldm-train "$BIN" bench train --steps 30 --set train.threads=2
   run "$r" ref-sample $PY "$REF" --sample-bench 500 --train 100 --test 500
   run "$r" trldm-sample "$BIN" bench sample --puzzles 500 --set train.threads=2
+  run "$r" ref-bf16train $PY scripts/ref_bf16.py "$REF" --time-only 30 --steps 30
+  run "$r" trldm-bf16train "$BIN" bench train --steps 30 --set train.threads=2 --set train.cpu_bf16=true
+  run "$r" ref-bf16sample $PY scripts/ref_bf16.py "$REF" --sample-bench 500 --train 100 --test 500
+  run "$r" trldm-bf16sample "$BIN" bench sample --puzzles 500 --set train.threads=2 --set train.cpu_bf16=true
 done
 $PY - "$log" <<'EOF' | tee -a "$log" >&2
 import json, re, statistics, sys
@@ -51,7 +57,9 @@ def ratio(kind, key_ref, key_ours):
             out.append((r, a[key_ref], b[key_ours], b[key_ours] / a[key_ref]))
     return out
 for kind, kr, ko, unit in [("train", "tokens_per_s", "tokens_per_s", "tokens/s"),
-                           ("sample", "puzzles_per_s", "puzzles_per_s", "puzzles/s")]:
+                           ("sample", "puzzles_per_s", "puzzles_per_s", "puzzles/s"),
+                           ("bf16train", "tokens_per_s", "tokens_per_s", "tokens/s"),
+                           ("bf16sample", "puzzles_per_s", "puzzles_per_s", "puzzles/s")]:
     rs = ratio(kind, kr, ko)
     for r, a, b, q in rs:
         print(f"summary {kind} round {r}: reference {a:.1f} {unit}, trldm {b:.1f} {unit}, ratio {q:.2f}")

@@ -301,13 +301,23 @@ impl Dataset {
 }
 
 fn weights(info: &TaskInfo, target: &Tensor) -> Tensor {
-    if info.path_weight == 1.0 || !matches!(info.kind, TaskKind::Maze { .. }) {
-        return target.ones_like().to_kind(Kind::Float);
+    let mut w = target.ones_like().to_kind(Kind::Float);
+    let maze = matches!(info.kind, TaskKind::Maze { .. });
+    for (token, weight) in class_weights(maze, info.path_weight) {
+        let cls = target.eq(token).to_kind(Kind::Float);
+        w = w + cls * (weight - 1.0);
     }
-    let path = target
-        .eq(maze::PATH as i64 + FIRST_CELL)
-        .to_kind(Kind::Float);
-    path * (info.path_weight - 1.0) + 1.0
+    w
+}
+
+/// The tokens whose Eq. 3 loss term is weighted by something other than 1,
+/// with their weights: maze path cells get `train.path_weight` (Sec. 9.5).
+pub fn class_weights(maze: bool, path_weight: f64) -> Vec<(i64, f64)> {
+    if maze && path_weight != 1.0 {
+        vec![(maze::PATH as i64 + FIRST_CELL, path_weight)]
+    } else {
+        Vec::new()
+    }
 }
 
 fn encode_all(info: &TaskInfo, pairs: &[Pair]) -> Result<(Tensor, Tensor, Tensor)> {

@@ -91,7 +91,7 @@ pub fn predict_batch(
     resp: &Tensor,
     trace: bool,
 ) -> Result<sample::Sampled> {
-    let opts = SampleOptions::from_config(&cfg.sample);
+    let opts = SampleOptions::for_run(cfg);
     let dev = model.device();
     let amp = crate::amp::enabled(&cfg.train, dev);
     Ok(crate::amp::autocast(dev, amp, || match model.variant {
@@ -109,7 +109,7 @@ pub fn predict_batch(
             },
             trace,
         ),
-        Variant::Trm => trm_predict(model, input, resp, cfg.train.n_sup, opts.halt_tau, trace),
+        Variant::Trm => trm_predict(model, input, resp, cfg.train.n_sup, &opts, trace),
     }))
 }
 
@@ -120,7 +120,7 @@ fn trm_predict(
     input: &Tensor,
     resp: &Tensor,
     n_sup: usize,
-    halt: Option<f64>,
+    opts: &SampleOptions,
     keep_trace: bool,
 ) -> sample::Sampled {
     tch::no_grad(|| {
@@ -132,10 +132,10 @@ fn trm_predict(
         let mut trace = Vec::new();
         for s in 1..=n_sup {
             let out = model.forward(input, state.take());
-            let (pred, _) = predict(&out.logits, 0.0);
+            let (pred, _) = predict(&opts.adjust(&out.logits), 0.0);
             let fresh = input.where_self(&resp.logical_not(), &pred);
             tokens = tokens.where_self(&done.unsqueeze(1), &fresh);
-            if let Some(tau) = halt {
+            if let Some(tau) = opts.halt_tau {
                 let h = out
                     .halt_logit
                     .sigmoid()

@@ -7,14 +7,14 @@
 //! exactly the schedule's number stays masked. The prompt and tokens already
 //! committed are copied through (App. A.2). The number committed per step is
 //! spread evenly as LLaDA does (linear), or follows MaskGIT's cosine.
-use crate::config::SampleConfig;
+use crate::config::{Puzzle, RunConfig, SampleConfig};
 pub use crate::config::{Remask, Schedule};
-use crate::data::{MASK, PAD};
+use crate::data::{class_weights, MASK, PAD};
 use crate::model::{rms, Model, State};
 use tch::{Kind, Tensor};
 
 /// Sampling options (a parsed `[sample]`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SampleOptions {
     pub steps: usize,
     pub schedule: Schedule,
@@ -24,9 +24,14 @@ pub struct SampleOptions {
     pub reset_z_every: usize,
     /// Stop a sample once h_θ(y) > τ.
     pub halt_tau: Option<f64>,
+    /// `sample.logit_adjust`: (token, ln w) pairs subtracted from the logits
+    /// before [`predict`]; empty = none.
+    pub logit_bias: Vec<(i64, f64)>,
 }
 
 impl SampleOptions {
+    /// The options of `[sample]` alone (no logit adjustment: that needs the
+    /// run's class weights, see [`SampleOptions::for_run`]).
     pub fn from_config(c: &SampleConfig) -> SampleOptions {
         SampleOptions {
             steps: c.steps,
@@ -36,7 +41,37 @@ impl SampleOptions {
             reset_y_every: c.reset_y_every,
             reset_z_every: c.reset_z_every,
             halt_tau: c.halt.then_some(c.halt_tau),
+            logit_bias: Vec::new(),
         }
+    }
+
+    /// The options a run samples with: `[sample]`, and with
+    /// `sample.logit_adjust` the log of the run's class loss weights.
+    pub fn for_run(cfg: &RunConfig) -> SampleOptions {
+        let mut o = SampleOptions::from_config(&cfg.sample);
+        if cfg.sample.logit_adjust {
+            let maze = cfg.task.kind == Puzzle::Maze;
+            o.logit_bias = class_weights(maze, cfg.train.path_weight)
+                .into_iter()
+                .map(|(token, w)| (token, w.ln()))
+                .collect();
+        }
+        o
+    }
+
+    /// The logits the decision is taken on: `logits` minus the logit bias.
+    pub fn adjust(&self, logits: &Tensor) -> Tensor {
+        if self.logit_bias.is_empty() {
+            return logits.shallow_clone();
+        }
+        let v = logits.size()[2];
+        let mut bias = vec![0f32; v as usize];
+        for &(token, b) in &self.logit_bias {
+            if let Some(x) = bias.get_mut(token as usize) {
+                *x = b as f32;
+            }
+        }
+        logits.to_kind(Kind::Float) - Tensor::from_slice(&bias).to_device(logits.device())
     }
 }
 
@@ -182,7 +217,7 @@ pub fn sample(
         let mut step_trace = Vec::new();
         for s in 1..=opts.steps {
             let out = model.forward(&tokens, state.take());
-            let (pred, model_conf) = predict(&out.logits, opts.temperature);
+            let (pred, model_conf) = predict(&opts.adjust(&out.logits), opts.temperature);
             let was_masked = tokens.eq(MASK).logical_and(resp);
             let conf = match opts.remask {
                 Remask::LowConfidence => model_conf.shallow_clone(),
@@ -406,6 +441,48 @@ mod tests {
         let (pred, conf) = predict(&neg, 0.0);
         assert_eq!(pred.int64_value(&[0, 0]), 3);
         assert!((conf.double_value(&[0, 0]) - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-6);
+    }
+
+    /// `sample.logit_adjust` subtracts ln(train.path_weight) from the maze
+    /// path token's logit and nothing else, so a path cell the weighted model
+    /// prefers by less than the weight's odds becomes "open"; without the key,
+    /// with weight 1 or on Sudoku it changes nothing.
+    #[test]
+    fn logit_adjustment_undoes_the_path_weight() {
+        let mut cfg = crate::config::RunConfig::default();
+        cfg.train.path_weight = 10.0;
+        let path = crate::tasks::maze::PATH as i64 + crate::data::FIRST_CELL;
+        let open = crate::tasks::maze::OPEN as i64 + crate::data::FIRST_CELL;
+        let v = 8;
+        // Path 5x likelier than open under the weighted model: p_w(path)/p_w(open) = 5 < 10.
+        let mut row = vec![-10f32; v];
+        row[open as usize] = 0.0;
+        row[path as usize] = 5f32.ln();
+        let logits = Tensor::from_slice(&row).view([1, 1, v as i64]);
+        assert!(
+            SampleOptions::for_run(&cfg).logit_bias.is_empty(),
+            "off by default"
+        );
+        let (plain, _) = predict(&SampleOptions::for_run(&cfg).adjust(&logits), 0.0);
+        assert_eq!(plain.int64_value(&[0, 0]), path);
+        cfg.sample.logit_adjust = true;
+        let opts = SampleOptions::for_run(&cfg);
+        assert_eq!(opts.logit_bias, vec![(path, 10f64.ln())]);
+        let adjusted = opts.adjust(&logits);
+        let diff = (&logits - &adjusted).squeeze();
+        for t in 0..v as i64 {
+            let want = if t == path { 10f64.ln() } else { 0.0 };
+            assert!((diff.double_value(&[t]) - want).abs() < 1e-6, "token {t}");
+        }
+        let (pred, conf) = predict(&adjusted, 0.0);
+        assert_eq!(pred.int64_value(&[0, 0]), open);
+        // The confidence is the adjusted probability of "open": 1 / (1 + 5/10).
+        assert!((conf.double_value(&[0, 0]) - 1.0 / 1.5).abs() < 1e-4);
+        cfg.train.path_weight = 1.0;
+        assert!(SampleOptions::for_run(&cfg).logit_bias.is_empty());
+        cfg.train.path_weight = 10.0;
+        cfg.task.kind = crate::config::Puzzle::Sudoku;
+        assert!(SampleOptions::for_run(&cfg).logit_bias.is_empty());
     }
 
     /// A 5x5-maze model with d = 16, one block, and its config.

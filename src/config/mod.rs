@@ -204,6 +204,14 @@ pub struct SampleConfig {
     /// Stop a sample when the halting head says h(y) > tau.
     pub halt: bool,
     pub halt_tau: f64,
+    /// Logit adjustment (Menon et al. 2021, "Long-tail learning via logit
+    /// adjustment"): subtract ln w_c, the training loss weight of class c
+    /// (`train.path_weight` for maze path cells, 1 elsewhere), from the logits
+    /// before the argmax and the confidences. A model trained with Eq. 3
+    /// weighted by w_c fits p_w(c) ∝ w_c · p(c); the adjusted argmax is the
+    /// argmax of p(c). No effect when every weight is 1. Sampling only:
+    /// training (and deep supervision's commits) is unchanged.
+    pub logit_adjust: bool,
 }
 
 /// `trldm eval`.
@@ -321,6 +329,7 @@ impl Default for SampleConfig {
             reset_z_every: 0,
             halt: false,
             halt_tau: 0.9,
+            logit_adjust: false,
         }
     }
 }
