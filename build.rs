@@ -1,5 +1,6 @@
 //! Link flags for libtorch (docs/FACTS.md, "Rust ecosystem facts"), the
-//! venv's NCCL, and the small C++ shim csrc/amp.cpp (bf16 autocast on the CPU).
+//! venv's NCCL, and the small C++ shim: csrc/amp.cpp (bf16 autocast on the
+//! CPU) and csrc/fused.cpp (fused CPU kernels for Net_θ's norms, RoPE, gates).
 //!
 //! `torch-sys` (a direct dependency, `links = "tch"`) hands us the libtorch lib
 //! folder as `DEP_TCH_LIBTORCH_LIB`. We set an rpath to it so `target/*/trldm`
@@ -17,6 +18,7 @@ use std::path::Path;
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-changed=csrc/amp.cpp");
+    println!("cargo:rerun-if-changed=csrc/fused.cpp");
     println!("cargo::rustc-check-cfg=cfg(trldm_amp_cpu)");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
@@ -41,6 +43,29 @@ fn main() {
             .define("_GLIBCXX_USE_CXX11_ABI", "1")
             .file("csrc/amp.cpp")
             .compile("trldm_amp");
+        // The fused kernels: AVX2 + FMA (checked at run time by
+        // trldm_fused_cpu_supported in amp.cpp, compiled without them), and
+        // OpenMP for at::parallel_for, linked to the libgomp that libtorch
+        // itself uses (same thread pool, no oversubscription).
+        let mut fused = cc::Build::new();
+        fused
+            .cpp(true)
+            .std("c++17")
+            .include(&include)
+            .include(include.join("torch/csrc/api/include"))
+            .flag_if_supported("-w")
+            .define("_GLIBCXX_USE_CXX11_ABI", "1")
+            .opt_level(3)
+            .flag("-fopenmp");
+        if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
+            fused.flag("-mavx2").flag("-mfma");
+        }
+        fused.file("csrc/fused.cpp").compile("trldm_fused");
+        if Path::new(&lib).join("libgomp.so.1").exists() {
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-l:libgomp.so.1,--as-needed");
+        } else {
+            println!("cargo:rustc-link-arg=-fopenmp");
+        }
         println!("cargo:rustc-cfg=trldm_amp_cpu");
     }
 }

@@ -17,4 +17,14 @@ bool trldm_autocast_cpu_set(bool enabled) {
 bool trldm_autocast_cpu_is_enabled() {
   return at::autocast::is_autocast_enabled(at::kCPU);
 }
+
+// Whether this CPU runs csrc/fused.cpp, which is compiled for AVX2 and FMA
+// (every x86-64 server CPU since 2013; the check keeps older ones on ATen).
+bool trldm_fused_cpu_supported() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
 }

@@ -305,7 +305,7 @@ fn weights(info: &TaskInfo, target: &Tensor) -> Tensor {
     let maze = matches!(info.kind, TaskKind::Maze { .. });
     for (token, weight) in class_weights(maze, info.path_weight) {
         let cls = target.eq(token).to_kind(Kind::Float);
-        w = w + cls * (weight - 1.0);
+        w += cls * (weight - 1.0);
     }
     w
 }

@@ -127,7 +127,7 @@ fn halting_head_stops_samples_early_and_never_halting_uses_every_step() {
         &resp,
         &SampleOptions {
             steps: 1,
-            ..no_halt
+            ..no_halt.clone()
         },
         false,
     );

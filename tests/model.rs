@@ -250,6 +250,7 @@ fn sampler_copies_through_and_follows_the_schedule() {
             reset_y_every: reset,
             reset_z_every: reset,
             halt_tau: None,
+            logit_bias: Vec::new(),
         };
         let out = sample(&m, &input, &resp, &opts, true);
         assert_eq!(out.trace.len(), steps);
@@ -593,5 +594,55 @@ fn learned_2d_positions_add_the_row_and_column_embeddings() {
         let want = e.select(1, p) + row.get(p / 4) + col.get(p % 4);
         let diff = f64::try_from((x.select(1, p) - want).abs().max()).unwrap();
         assert!(diff < 1e-6, "position {p}: off by {diff}");
+    }
+}
+
+/// `model.cpu_kernels`: the fused CPU kernels (csrc/fused.cpp) and ATen's
+/// compositions compute the same model: same weights (same seed), same
+/// tokens, logits and every parameter's gradient equal to fp32 rounding,
+/// for pre-norm with RoPE, post-norm, and without positions.
+#[test]
+fn fused_cpu_kernels_compute_the_same_model_as_aten() {
+    use trldm::config::CpuKernels;
+    assert!(
+        trldm::model::fused::available(),
+        "the fused kernels are not built or this CPU lacks AVX2"
+    );
+    let toks = tokens(3);
+    for (place, pos) in [
+        (NormPlace::Pre, PosEncoding::Rope),
+        (NormPlace::Post, PosEncoding::Rope),
+        (NormPlace::Pre, PosEncoding::None),
+    ] {
+        let run = |kernels: CpuKernels| {
+            let c = cfg(|c| {
+                c.norm = place;
+                c.pos = pos;
+                c.cpu_kernels = kernels;
+                c.n_rec = 2;
+                c.t_cycles = 2;
+            });
+            let (vs, m) = build(&c);
+            let out = m.forward(&toks, None);
+            out.logits.sum(Kind::Float).backward();
+            (out.logits.detach(), grads(&vs))
+        };
+        let (la, ga) = run(CpuKernels::Aten);
+        let (lf, gf) = run(CpuKernels::Fused);
+        let close = |a: &Tensor, b: &Tensor| {
+            let scale = 1.0 + a.abs().max().double_value(&[]);
+            (a - b).abs().max().double_value(&[]) / scale
+        };
+        assert!(close(&la, &lf) < 1e-5, "{place:?}/{pos:?} logits");
+        assert_eq!(ga.len(), gf.len());
+        let mut checked = 0;
+        for ((na, a), (nf, f)) in ga.iter().zip(&gf) {
+            assert_eq!(na, nf);
+            if a.defined() {
+                assert!(close(a, f) < 1e-4, "{place:?}/{pos:?} gradient of {na}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 5, "only {checked} gradients compared");
     }
 }

@@ -294,7 +294,8 @@ fn require_parent(path: &std::path::Path, what: &str) -> Result<()> {
 }
 
 /// Keys that `eval` and `solve` may override: how to sample and evaluate,
-/// and where; never what was trained (model, task, training).
+/// and where and with which kernels; never what was trained (model, task,
+/// training).
 const EVAL_KEYS: &[&str] = &[
     "sample.",
     "eval.",
@@ -302,6 +303,8 @@ const EVAL_KEYS: &[&str] = &[
     "train.threads",
     "train.bf16",
     "train.cpu_bf16",
+    "model.attn_kernel",
+    "model.cpu_kernels",
 ];
 
 /// Refuses `--set` keys that would change the trained model or its data.
@@ -314,7 +317,8 @@ fn check_eval_sets(sets: &[String]) -> Result<()> {
         {
             bail!(
                 "--set {s}: `{key}` describes the trained run; eval and solve may only change \
-                 sample.*, eval.*, train.device, train.threads, train.bf16 and train.cpu_bf16"
+                 sample.*, eval.*, train.device, train.threads, train.bf16, train.cpu_bf16, \
+                 model.attn_kernel and model.cpu_kernels"
             );
         }
     }

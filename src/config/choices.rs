@@ -142,6 +142,17 @@ choice! {
 }
 
 choice! {
+    /// `model.cpu_kernels`: how Net_θ's RMSNorms, RoPE and SwiGLU gate run on
+    /// the CPU (on CUDA always ATen's).
+    CpuKernels {
+        /// csrc/fused.cpp: one pass forward and one backward each.
+        Fused = "fused",
+        /// ATen's compositions (src/model/block.rs), 5-15 passes each.
+        Aten = "aten",
+    }
+}
+
+choice! {
     /// `model.norm`: where the RMSNorms of a block sit.
     NormPlace {
         /// x + f(norm(x)) (App. A.1).

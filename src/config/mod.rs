@@ -14,8 +14,8 @@ use std::path::Path;
 
 mod choices;
 pub use choices::{
-    AttnKernelChoice, BlockKind, DsBatches, DsStart, Layout, NormPlace, PosEncoding, Puzzle,
-    Remask, Schedule, StateInit, StateNorm, Variant,
+    AttnKernelChoice, BlockKind, CpuKernels, DsBatches, DsStart, Layout, NormPlace, PosEncoding,
+    Puzzle, Remask, Schedule, StateInit, StateNorm, Variant,
 };
 
 /// One run: `[task] [model] [train] [sample] [eval]` plus a name and a seed.
@@ -89,6 +89,10 @@ pub struct ModelConfig {
     /// (explicit softmax(q kᵀ/√d_h) v, faster on the CPU for short grids) or
     /// `auto` (math on the CPU up to 256 tokens, sdpa otherwise).
     pub attn_kernel: AttnKernelChoice,
+    /// CPU kernels for the norms, RoPE and the SwiGLU gate: `fused`
+    /// (csrc/fused.cpp, the default) or `aten`; the same function, equal to
+    /// fp32 rounding (tests in src/model/fused.rs).
+    pub cpu_kernels: CpuKernels,
     /// `pre` (App. A.1) or `post` (TRM).
     pub norm: NormPlace,
     /// `rope`, `learned2d` (row + column embeddings, Sec. 9.5) or `none`.
@@ -264,6 +268,7 @@ impl Default for ModelConfig {
             ffn: 0,
             block: BlockKind::Attention,
             attn_kernel: AttnKernelChoice::Auto,
+            cpu_kernels: CpuKernels::Fused,
             norm: NormPlace::Pre,
             pos: PosEncoding::Rope,
             n_rec: 2,
@@ -985,6 +990,7 @@ mod tests {
             ),
             ("model.block", &["attention", "mixer"][..]),
             ("model.attn_kernel", &["auto", "sdpa", "math"][..]),
+            ("model.cpu_kernels", &["fused", "aten"][..]),
             ("model.norm", &["pre", "post"][..]),
             (
                 "model.pos",

@@ -1,6 +1,7 @@
 //! The pieces of Net_θ (App. A.1): RMSNorm, non-causal multi-head attention
 //! with RoPE, a SwiGLU feed-forward, the MLP-mixer token-mixing option, and
 //! the transformer block in pre-norm (App. A.1) or post-norm (TRM) form.
+use super::fused;
 pub use crate::config::NormPlace;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -13,16 +14,22 @@ pub const NORM_EPS: f64 = 1e-6;
 pub struct RmsNorm {
     weight: Option<Tensor>,
     dim: i64,
+    fused: bool,
 }
 
 impl RmsNorm {
-    pub fn new(vs: nn::Path, dim: i64, learned: bool) -> Self {
+    /// `fused`: csrc/fused.cpp's kernel (CPU only) instead of ATen's.
+    pub fn new(vs: nn::Path, dim: i64, learned: bool, fused: bool) -> Self {
         let weight = learned.then(|| vs.ones("weight", &[dim]));
-        RmsNorm { weight, dim }
+        RmsNorm { weight, dim, fused }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.rms_norm([self.dim], self.weight.as_ref(), NORM_EPS)
+        if self.fused && x.kind() == Kind::Float {
+            fused::rms_norm(x, self.weight.as_ref(), NORM_EPS)
+        } else {
+            x.rms_norm([self.dim], self.weight.as_ref(), NORM_EPS)
+        }
     }
 }
 
@@ -47,6 +54,11 @@ impl Rope {
             cos: ang.cos(),
             sin: ang.sin(),
         }
+    }
+
+    /// The (cos, sin) tables, each [L, hd] fp32.
+    pub fn tables(&self) -> (&Tensor, &Tensor) {
+        (&self.cos, &self.sin)
     }
 
     /// Rotates `x` of shape [B, H, L, hd].
@@ -78,10 +90,12 @@ pub struct Attention {
     out: nn::Linear,
     heads: i64,
     kernel: AttnKernel,
+    fused: bool,
 }
 
 impl Attention {
-    pub fn new(vs: nn::Path, d: i64, heads: i64, kernel: AttnKernel) -> Self {
+    /// `fused`: the q/k/v split and RoPE in one kernel (CPU only).
+    pub fn new(vs: nn::Path, d: i64, heads: i64, kernel: AttnKernel, fused: bool) -> Self {
         let cfg = nn::LinearConfig {
             bias: false,
             ..Default::default()
@@ -91,22 +105,24 @@ impl Attention {
             out: nn::linear(&vs / "out", d, d, cfg),
             heads,
             kernel,
+            fused,
         }
     }
 
     pub fn forward(&self, x: &Tensor, rope: Option<&Rope>) -> Tensor {
         let (b, l, d) = x.size3().expect("[B, L, d]");
         let hd = d / self.heads;
-        let qkv = self
-            .qkv
-            .forward(x)
-            .view([b, l, 3, self.heads, hd])
-            .permute([2, 0, 3, 1, 4]);
-        let (mut q, mut k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-        if let Some(rope) = rope {
-            q = rope.apply(&q);
-            k = rope.apply(&k);
-        }
+        let qkv = self.qkv.forward(x).view([b, l, 3, self.heads, hd]);
+        let (q, k, v) = if self.fused && qkv.kind() == Kind::Float {
+            fused::qkv_rope(&qkv, rope.map(Rope::tables))
+        } else {
+            let qkv = qkv.permute([2, 0, 3, 1, 4]);
+            let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+            match rope {
+                Some(rope) => (rope.apply(&q), rope.apply(&k), v),
+                None => (q, k, v),
+            }
+        };
         let a = match self.kernel {
             AttnKernel::Sdpa => Tensor::scaled_dot_product_attention::<Tensor>(
                 &q, &k, &v, None, 0.0, false, None, false,
@@ -125,10 +141,12 @@ impl Attention {
 pub struct SwiGlu {
     w12: nn::Linear,
     w3: nn::Linear,
+    fused: bool,
 }
 
 impl SwiGlu {
-    pub fn new(vs: nn::Path, d_in: i64, hidden: i64) -> Self {
+    /// `fused`: the gate silu(g) · u in one kernel (CPU only).
+    pub fn new(vs: nn::Path, d_in: i64, hidden: i64, fused: bool) -> Self {
         let cfg = nn::LinearConfig {
             bias: false,
             ..Default::default()
@@ -136,12 +154,19 @@ impl SwiGlu {
         SwiGlu {
             w12: nn::linear(&vs / "w12", d_in, 2 * hidden, cfg),
             w3: nn::linear(&vs / "w3", hidden, d_in, cfg),
+            fused,
         }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let gu = self.w12.forward(x).chunk(2, -1);
-        self.w3.forward(&(gu[0].silu() * &gu[1]))
+        let gu = self.w12.forward(x);
+        let gated = if self.fused && gu.kind() == Kind::Float {
+            fused::swiglu_gate(&gu)
+        } else {
+            let gu = gu.chunk(2, -1);
+            gu[0].silu() * &gu[1]
+        };
+        self.w3.forward(&gated)
     }
 }
 
@@ -172,7 +197,9 @@ pub struct Block {
 }
 
 impl Block {
-    /// `seq_len` is needed only by the mixer (its weights span the positions).
+    /// `seq_len` is needed only by the mixer (its weights span the positions);
+    /// `fused`: csrc/fused.cpp's kernels for the norms, RoPE and gates (CPU).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         vs: nn::Path,
         d: i64,
@@ -181,17 +208,22 @@ impl Block {
         mixer: MixerKind,
         seq_len: i64,
         place: NormPlace,
+        fused: bool,
     ) -> Self {
         let learned = place == NormPlace::Pre;
         let mixer = match mixer {
-            MixerKind::Tokens => Mixer::Tokens(SwiGlu::new(&vs / "mix", seq_len, 4 * seq_len)),
-            MixerKind::Attention(k) => Mixer::Attention(Attention::new(&vs / "attn", d, heads, k)),
+            MixerKind::Tokens => {
+                Mixer::Tokens(SwiGlu::new(&vs / "mix", seq_len, 4 * seq_len, fused))
+            }
+            MixerKind::Attention(k) => {
+                Mixer::Attention(Attention::new(&vs / "attn", d, heads, k, fused))
+            }
         };
         Block {
             mixer,
-            ffn: SwiGlu::new(&vs / "ffn", d, ffn),
-            norm1: RmsNorm::new(&vs / "norm1", d, learned),
-            norm2: RmsNorm::new(&vs / "norm2", d, learned),
+            ffn: SwiGlu::new(&vs / "ffn", d, ffn, fused),
+            norm1: RmsNorm::new(&vs / "norm1", d, learned, fused),
+            norm2: RmsNorm::new(&vs / "norm2", d, learned, fused),
             place,
         }
     }
@@ -226,7 +258,7 @@ mod tests {
     fn math_attention_equals_sdpa() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let (mut att, x) = crate::seed::seeded(3, || {
-            let att = Attention::new(vs.root(), 32, 4, AttnKernel::Sdpa);
+            let att = Attention::new(vs.root(), 32, 4, AttnKernel::Sdpa, false);
             (
                 att,
                 Tensor::randn([3, 10, 32], (Kind::Float, tch::Device::Cpu)),

@@ -4,9 +4,12 @@
 //! and the halting head h_θ(y) (Sec. 5.4). The baselines of Sec. 9.3 are the
 //! same parts wired without recursion (`mdm`, `vanilla`).
 pub mod block;
+pub mod fused;
 
 pub use crate::config::Variant;
-use crate::config::{AttnKernelChoice, BlockKind, ModelConfig, RunConfig, StateInit, StateNorm};
+use crate::config::{
+    AttnKernelChoice, BlockKind, CpuKernels, ModelConfig, RunConfig, StateInit, StateNorm,
+};
 use crate::data::TaskInfo;
 use anyhow::{anyhow, bail, Result};
 use block::{AttnKernel, Block, MixerKind, NormPlace, RmsNorm, Rope};
@@ -86,8 +89,13 @@ impl Model {
                 MixerKind::Attention(attn_kernel(cfg.attn_kernel, device, shape.seq_len))
             }
         };
+        let fused =
+            device == Device::Cpu && cfg.cpu_kernels == CpuKernels::Fused && fused::available();
         let blocks = (0..cfg.layers)
-            .map(|i| Block::new(vs / "net" / i, d, heads, ffn, mixer, shape.seq_len, place))
+            .map(|i| {
+                let vs = vs / "net" / i;
+                Block::new(vs, d, heads, ffn, mixer, shape.seq_len, place, fused)
+            })
             .collect();
         let rope = cfg
             .pos
@@ -122,7 +130,8 @@ impl Model {
                 bias: true,
             },
         );
-        let norm_out = (place == NormPlace::Pre).then(|| RmsNorm::new(vs / "norm_out", d, true));
+        let norm_out =
+            (place == NormPlace::Pre).then(|| RmsNorm::new(vs / "norm_out", d, true, fused));
         // Drawn after every parameter, so that the weights of a seed do not
         // depend on this option. Not variables: they are never trained, and
         // the seed redraws them when a checkpoint is loaded.
