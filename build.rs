@@ -33,30 +33,13 @@ fn main() {
     }
     let include = Path::new(&lib).join("../include");
     if include.join("ATen/autocast_mode.h").exists() {
-        cc::Build::new()
-            .cpp(true)
-            .std("c++17")
-            .include(&include)
-            .include(include.join("torch/csrc/api/include"))
-            .flag_if_supported("-w")
-            // torch 2.11.0 (the pinned version) is built with the C++11 ABI.
-            .define("_GLIBCXX_USE_CXX11_ABI", "1")
-            .file("csrc/amp.cpp")
-            .compile("trldm_amp");
+        shim(&include).file("csrc/amp.cpp").compile("trldm_amp");
         // The fused kernels: AVX2 + FMA (checked at run time by
         // trldm_fused_cpu_supported in amp.cpp, compiled without them), and
         // OpenMP for at::parallel_for, linked to the libgomp that libtorch
         // itself uses (same thread pool, no oversubscription).
-        let mut fused = cc::Build::new();
-        fused
-            .cpp(true)
-            .std("c++17")
-            .include(&include)
-            .include(include.join("torch/csrc/api/include"))
-            .flag_if_supported("-w")
-            .define("_GLIBCXX_USE_CXX11_ABI", "1")
-            .opt_level(3)
-            .flag("-fopenmp");
+        let mut fused = shim(&include);
+        fused.opt_level(3).flag("-fopenmp");
         if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
             fused.flag("-mavx2").flag("-mfma");
         }
@@ -68,4 +51,17 @@ fn main() {
         }
         println!("cargo:rustc-cfg=trldm_amp_cpu");
     }
+}
+
+/// A C++ build against libtorch's headers.
+fn shim(include: &Path) -> cc::Build {
+    let mut b = cc::Build::new();
+    b.cpp(true)
+        .std("c++17")
+        .include(include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag_if_supported("-w")
+        // torch 2.11.0 (the pinned version) is built with the C++11 ABI.
+        .define("_GLIBCXX_USE_CXX11_ABI", "1");
+    b
 }

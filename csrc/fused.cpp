@@ -163,61 +163,36 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
 };
 
 // --------------------------------------------------- q/k/v split with RoPE
-// qkv [B, L, 3, H, hd] (contiguous) -> q, k, v [B, H, L, hd] (contiguous),
-// q and k rotated in the half-split form: out = x·cos + rot(x)·sin with
-// rot(x) = [−x2, x1]; cos, sin [L, hd] (fp32). Without tables, a plain split.
+// Forward: qkv [B, L, 3, H, hd] (contiguous) -> q, k, v [B, H, L, hd]
+// (contiguous), q and k rotated in the half-split form: out = x·cos +
+// rot(x)·sin with rot(x) = [−x2, x1]; cos, sin [L, hd] (fp32, both halves
+// equal). Without tables, a plain split. Backward is the transpose: the same
+// walk from the parts to the packed gradient with the rotation by −θ
+// (dx1 = g1·cos + g2·sin, dx2 = g2·cos − g1·sin).
 template <typename T>
-void qkv_fwd(const T* qkv, const float* cos, const float* sin, T* q, T* k, T* v, int64_t B,
-             int64_t L, int64_t H, int64_t hd) {
+void qkv_move(T* packed, T* const parts[3], const float* cos, const float* sin, int64_t B,
+              int64_t L, int64_t H, int64_t hd, bool to_parts) {
   int64_t half = hd / 2;
+  float sign = to_parts ? 1.f : -1.f;
   at::parallel_for(0, B * L, grain(3 * H * hd), [&](int64_t lo, int64_t hi) {
     for (int64_t bl = lo; bl < hi; ++bl) {
       int64_t b = bl / L, l = bl % L;
       const float* c = cos ? cos + l * hd : nullptr;
       const float* s = sin ? sin + l * hd : nullptr;
       for (int64_t h = 0; h < H; ++h) {
-        int64_t out = ((b * H + h) * L + l) * hd;
         for (int64_t which = 0; which < 3; ++which) {
-          const T* src = qkv + (((bl * 3) + which) * H + h) * hd;
-          T* dst = (which == 0 ? q : which == 1 ? k : v) + out;
+          T* p = packed + (((bl * 3) + which) * H + h) * hd;
+          T* part = parts[which] + ((b * H + h) * L + l) * hd;
+          const T* src = to_parts ? p : part;
+          T* dst = to_parts ? part : p;
           if (which == 2 || !c) {
             std::memcpy(dst, src, sizeof(T) * hd);
             continue;
           }
           for (int64_t i = 0; i < half; ++i) {
             float x1 = ld(src, i), x2 = ld(src, i + half);
-            dst[i] = static_cast<T>(x1 * c[i] - x2 * s[i]);
-            dst[i + half] = static_cast<T>(x2 * c[i + half] + x1 * s[i + half]);
-          }
-        }
-      }
-    }
-  });
-}
-
-// The transpose: dx1 = g1·cos1 + g2·sin2, dx2 = g2·cos2 − g1·sin1.
-template <typename T>
-void qkv_bwd(const T* gq, const T* gk, const T* gv, const float* cos, const float* sin, T* gqkv,
-             int64_t B, int64_t L, int64_t H, int64_t hd) {
-  int64_t half = hd / 2;
-  at::parallel_for(0, B * L, grain(3 * H * hd), [&](int64_t lo, int64_t hi) {
-    for (int64_t bl = lo; bl < hi; ++bl) {
-      int64_t b = bl / L, l = bl % L;
-      const float* c = cos ? cos + l * hd : nullptr;
-      const float* s = sin ? sin + l * hd : nullptr;
-      for (int64_t h = 0; h < H; ++h) {
-        int64_t in = ((b * H + h) * L + l) * hd;
-        for (int64_t which = 0; which < 3; ++which) {
-          const T* src = (which == 0 ? gq : which == 1 ? gk : gv) + in;
-          T* dst = gqkv + (((bl * 3) + which) * H + h) * hd;
-          if (which == 2 || !c) {
-            std::memcpy(dst, src, sizeof(T) * hd);
-            continue;
-          }
-          for (int64_t i = 0; i < half; ++i) {
-            float g1 = ld(src, i), g2 = ld(src, i + half);
-            dst[i] = static_cast<T>(g1 * c[i] + g2 * s[i + half]);
-            dst[i + half] = static_cast<T>(g2 * c[i + half] - g1 * s[i]);
+            dst[i] = static_cast<T>(x1 * c[i] - sign * x2 * s[i]);
+            dst[i + half] = static_cast<T>(x2 * c[i] + sign * x1 * s[i]);
           }
         }
       }
@@ -236,9 +211,9 @@ struct QkvRope : public torch::autograd::Function<QkvRope> {
     auto q = at::empty({B, H, L, hd}, opts), k = at::empty({B, H, L, hd}, opts),
          v = at::empty({B, H, L, hd}, opts);
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "trldm_qkv_fwd", [&] {
-      qkv_fwd<scalar_t>(x.data_ptr<scalar_t>(), rope ? c.data_ptr<float>() : nullptr,
-                        rope ? s.data_ptr<float>() : nullptr, q.data_ptr<scalar_t>(),
-                        k.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(), B, L, H, hd);
+      scalar_t* parts[3] = {q.data_ptr<scalar_t>(), k.data_ptr<scalar_t>(), v.data_ptr<scalar_t>()};
+      qkv_move<scalar_t>(x.data_ptr<scalar_t>(), parts, rope ? c.data_ptr<float>() : nullptr,
+                         rope ? s.data_ptr<float>() : nullptr, B, L, H, hd, true);
     });
     ctx->save_for_backward({c, s});
     ctx->saved_data["rope"] = rope;
@@ -262,10 +237,10 @@ struct QkvRope : public torch::autograd::Function<QkvRope> {
     auto gq = fill(grads[0]), gk = fill(grads[1]), gv = fill(grads[2]);
     auto out = at::empty(shape, any.options());
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, dtype, "trldm_qkv_bwd", [&] {
-      qkv_bwd<scalar_t>(gq.data_ptr<scalar_t>(), gk.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(),
-                        rope ? saved[0].data_ptr<float>() : nullptr,
-                        rope ? saved[1].data_ptr<float>() : nullptr, out.data_ptr<scalar_t>(), B,
-                        L, H, hd);
+      scalar_t* parts[3] = {gq.data_ptr<scalar_t>(), gk.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>()};
+      qkv_move<scalar_t>(out.data_ptr<scalar_t>(), parts,
+                         rope ? saved[0].data_ptr<float>() : nullptr,
+                         rope ? saved[1].data_ptr<float>() : nullptr, B, L, H, hd, false);
     });
     return {out, at::Tensor(), at::Tensor()};
   }
