@@ -35,20 +35,16 @@ fn main() {
     if include.join("ATen/autocast_mode.h").exists() {
         shim(&include).file("csrc/amp.cpp").compile("trldm_amp");
         // The fused kernels: AVX2 + FMA (checked at run time by
-        // trldm_fused_cpu_supported in amp.cpp, compiled without them), and
-        // OpenMP for at::parallel_for, linked to the libgomp that libtorch
-        // itself uses (same thread pool, no oversubscription).
+        // trldm_fused_cpu_supported in amp.cpp, compiled without them).
+        // Without OpenMP: linking libtorch's libgomp made the resume test
+        // flaky under `--features mpi` (docs/FACTS.md, "CPU speed"), so
+        // at::parallel_for runs their loops on one thread.
         let mut fused = shim(&include);
-        fused.opt_level(3).flag("-fopenmp");
+        fused.opt_level(3);
         if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
             fused.flag("-mavx2").flag("-mfma");
         }
         fused.file("csrc/fused.cpp").compile("trldm_fused");
-        if Path::new(&lib).join("libgomp.so.1").exists() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-l:libgomp.so.1,--as-needed");
-        } else {
-            println!("cargo:rustc-link-arg=-fopenmp");
-        }
         println!("cargo:rustc-cfg=trldm_amp_cpu");
     }
 }

@@ -87,36 +87,43 @@ void rms_fwd(const T* x, const float* w, T* y, float* rstd, int64_t rows, int64_
 }
 
 // dx = rstd · (g·w − x̂ · mean(g·w·x̂)), x̂ = x · rstd; dw = Σ_rows g · x̂.
+// dw is summed over fixed blocks of rows, then the blocks in order, so that
+// it does not depend on how many threads ran or how the rows were split
+// among them (a killed and resumed run must repeat the same bits).
+constexpr int64_t kDwBlock = 64;
+
 template <typename T>
 void rms_bwd(const T* x, const float* w, const float* rstd, const T* g, T* dx, float* dw,
              int64_t rows, int64_t d) {
-  int nt = at::get_num_threads();
-  std::vector<float> part(w ? static_cast<size_t>(nt) * d : 0, 0.f);
-  at::parallel_for(0, rows, grain(d), [&](int64_t lo, int64_t hi) {
-    float* acc = w ? part.data() + static_cast<size_t>(at::get_thread_num()) * d : nullptr;
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * d;
-      const T* gr = g + r * d;
-      T* dxr = dx + r * d;
-      float s = rstd[r];
-      float dot = 0.f;
-      for (int64_t i = 0; i < d; ++i) {
-        float gw = ld(gr, i) * (w ? w[i] : 1.f);
-        dot += gw * ld(xr, i) * s;
-      }
-      float m = dot / static_cast<float>(d);
-      for (int64_t i = 0; i < d; ++i) {
-        float xh = ld(xr, i) * s;
-        float gw = ld(gr, i) * (w ? w[i] : 1.f);
-        dxr[i] = static_cast<T>(s * (gw - xh * m));
-        if (acc) acc[i] += ld(gr, i) * xh;
+  int64_t blocks = (rows + kDwBlock - 1) / kDwBlock;
+  std::vector<float> part(w ? static_cast<size_t>(blocks) * d : 0, 0.f);
+  at::parallel_for(0, blocks, 1, [&](int64_t blo, int64_t bhi) {
+    for (int64_t blk = blo; blk < bhi; ++blk) {
+      float* acc = w ? part.data() + static_cast<size_t>(blk) * d : nullptr;
+      for (int64_t r = blk * kDwBlock; r < std::min(rows, (blk + 1) * kDwBlock); ++r) {
+        const T* xr = x + r * d;
+        const T* gr = g + r * d;
+        T* dxr = dx + r * d;
+        float s = rstd[r];
+        float dot = 0.f;
+        for (int64_t i = 0; i < d; ++i) {
+          float gw = ld(gr, i) * (w ? w[i] : 1.f);
+          dot += gw * ld(xr, i) * s;
+        }
+        float m = dot / static_cast<float>(d);
+        for (int64_t i = 0; i < d; ++i) {
+          float xh = ld(xr, i) * s;
+          float gw = ld(gr, i) * (w ? w[i] : 1.f);
+          dxr[i] = static_cast<T>(s * (gw - xh * m));
+          if (acc) acc[i] += ld(gr, i) * xh;
+        }
       }
     }
   });
   if (w) {
     for (int64_t i = 0; i < d; ++i) dw[i] = 0.f;
-    for (int t = 0; t < nt; ++t)
-      for (int64_t i = 0; i < d; ++i) dw[i] += part[static_cast<size_t>(t) * d + i];
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      for (int64_t i = 0; i < d; ++i) dw[i] += part[static_cast<size_t>(blk) * d + i];
   }
 }
 

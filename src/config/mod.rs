@@ -89,9 +89,9 @@ pub struct ModelConfig {
     /// (explicit softmax(q kᵀ/√d_h) v, faster on the CPU for short grids) or
     /// `auto` (math on the CPU up to 256 tokens, sdpa otherwise).
     pub attn_kernel: AttnKernelChoice,
-    /// CPU kernels for the norms, RoPE and the SwiGLU gate: `fused`
-    /// (csrc/fused.cpp, the default) or `aten`; the same function, equal to
-    /// fp32 rounding (tests in src/model/fused.rs).
+    /// CPU kernels for the norms, RoPE and the SwiGLU gate: `aten` (the
+    /// default) or `fused` (csrc/fused.cpp, opt-in); the same function,
+    /// equal to fp32 rounding (tests in src/model/fused.rs).
     pub cpu_kernels: CpuKernels,
     /// `pre` (App. A.1) or `post` (TRM).
     pub norm: NormPlace,
@@ -268,7 +268,7 @@ impl Default for ModelConfig {
             ffn: 0,
             block: BlockKind::Attention,
             attn_kernel: AttnKernelChoice::Auto,
-            cpu_kernels: CpuKernels::Fused,
+            cpu_kernels: CpuKernels::Aten,
             norm: NormPlace::Pre,
             pos: PosEncoding::Rope,
             n_rec: 2,
