@@ -14,6 +14,7 @@ B - A with its 95 % CI, and the two-sided exact sign-flip permutation
 p-value of that difference (all 2^n sign patterns; n = runs with both files).
 Standard library only.
 """
+import argparse
 import csv
 import itertools
 import math
@@ -58,17 +59,15 @@ def read_eval(path):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--group")]
-    filters = []
-    it = iter(sys.argv[1:])
-    for a in it:
-        if a == "--group":
-            k, _, v = next(it).partition("=")
-            filters.append((k, v))
-    args = [a for a in args if "=" not in a or os.path.exists(a)]
-    if len(args) != 3:
-        raise SystemExit(__doc__)
-    sweep, fa, fb = args
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sweep")
+    ap.add_argument("eval_a")
+    ap.add_argument("eval_b")
+    ap.add_argument("--group", action="append", default=[], metavar="COL=VALUE",
+                    help="keep only runs whose runs.csv column COL equals VALUE")
+    a = ap.parse_args()
+    sweep, fa, fb = a.sweep, a.eval_a, a.eval_b
+    filters = [g.partition("=")[::2] for g in a.group]
     runs_csv = os.path.join(sweep, "runs.csv")
     if not os.path.exists(runs_csv):
         raise SystemExit(f"{runs_csv}: not found (is {sweep} a sweep folder?)")
