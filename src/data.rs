@@ -203,6 +203,44 @@ impl TaskInfo {
         }
     }
 
+    /// How many symmetric copies of a puzzle test-time augmentation
+    /// (`eval.tta`) can sample: the shape-preserving dihedral transforms of
+    /// a maze (8 when square, else 4); 1 for Sudoku (the identity).
+    pub fn n_symmetries(&self) -> usize {
+        match self.kind {
+            TaskKind::Sudoku { .. } => 1,
+            TaskKind::Maze { height, width } => maze::shape_preserving(height, width).len(),
+        }
+    }
+
+    /// The `k`-th symmetric copy of a puzzle (k = 0: the puzzle itself),
+    /// question and answer transformed alike; `k < n_symmetries()`.
+    pub fn symmetric(&self, pair: &Pair, k: usize) -> Pair {
+        match self.kind {
+            TaskKind::Sudoku { .. } => pair.clone(),
+            TaskKind::Maze { height, width } => {
+                let t = maze::shape_preserving(height, width)[k];
+                Pair {
+                    question: maze::transform(&pair.question, height, width, t).0,
+                    answer: maze::transform(&pair.answer, height, width, t).0,
+                }
+            }
+        }
+    }
+
+    /// An answer grid of the `k`-th symmetric copy, mapped back to the
+    /// orientation of the original puzzle ([`TaskInfo::symmetric`] undone).
+    pub fn unsymmetric(&self, grid: &[u8], k: usize) -> Vec<u8> {
+        match self.kind {
+            TaskKind::Sudoku { .. } => grid.to_vec(),
+            TaskKind::Maze { height, width } => {
+                // Shape-preserving transforms keep H x W.
+                let t = maze::shape_preserving(height, width)[k];
+                maze::transform(grid, height, width, maze::inverse(t)).0
+            }
+        }
+    }
+
     /// A human-readable grid (for `trldm solve`).
     pub fn pretty(&self, grid: &[u8]) -> String {
         match self.kind {
@@ -320,7 +358,9 @@ pub fn class_weights(maze: bool, path_weight: f64) -> Vec<(i64, f64)> {
     }
 }
 
-fn encode_all(info: &TaskInfo, pairs: &[Pair]) -> Result<(Tensor, Tensor, Tensor)> {
+/// Encodes puzzles as `[N, L]` (input, target, response mask) tensors; a
+/// puzzle of the wrong size is an error.
+pub fn encode_all(info: &TaskInfo, pairs: &[Pair]) -> Result<(Tensor, Tensor, Tensor)> {
     let l = info.seq_len();
     let mut input = Vec::with_capacity(pairs.len() * l);
     let mut target = Vec::with_capacity(pairs.len() * l);
@@ -458,6 +498,46 @@ mod tests {
             layout,
             path_weight: 1.0,
         }
+    }
+
+    /// Test-time augmentation's copies (`eval.tta`): each copy is a maze
+    /// its transformed answer solves, the copies are distinct, and
+    /// `unsymmetric` maps a copy's grids back to the original's.
+    #[test]
+    fn symmetric_copies_are_solved_by_their_answer_and_map_back() {
+        for (h, w, n) in [(7, 7, 8), (5, 7, 4)] {
+            let info = info(
+                TaskKind::Maze {
+                    height: h,
+                    width: w,
+                },
+                Layout::InPlace,
+            );
+            assert_eq!(info.n_symmetries(), n);
+            let opts = maze::GenOptions {
+                h,
+                w,
+                wall_min: 0.2,
+                wall_max: 0.3,
+                min_path_len: 4,
+            };
+            let mut distinct = 0;
+            for p in maze::generate_many(&opts, 5, 3).unwrap() {
+                let mut seen = std::collections::HashSet::new();
+                for k in 0..n {
+                    let c = info.symmetric(&p, k);
+                    let sc = info.score(&c, &c.answer);
+                    assert!(sc.exact && sc.valid && sc.optimal == Some(true), "k = {k}");
+                    assert_eq!(info.unsymmetric(&c.answer, k), p.answer, "k = {k}");
+                    assert_eq!(info.unsymmetric(&c.question, k), p.question, "k = {k}");
+                    seen.insert(c.question);
+                }
+                distinct = distinct.max(seen.len());
+            }
+            assert_eq!(distinct, n, "{h}x{w}: the copies of some maze all differ");
+        }
+        let sudoku = info(TaskKind::Sudoku { box_size: 2 }, Layout::InPlace);
+        assert_eq!(sudoku.n_symmetries(), 1);
     }
 
     #[test]

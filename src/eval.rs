@@ -3,7 +3,7 @@
 //! (mazes), token accuracy on response positions — plus the mean number of
 //! denoising steps used and the throughput.
 use crate::config::RunConfig;
-use crate::data::{Dataset, TaskInfo, MASK};
+use crate::data::{encode_all, Dataset, TaskInfo, MASK};
 use crate::dist::Dist;
 use crate::model::{Model, State, Variant};
 use crate::sample::{self, predict, SampleOptions};
@@ -166,7 +166,76 @@ fn trm_predict(
     })
 }
 
-/// Samples and scores the first `limit` puzzles (0 = all) of `ds`.
+/// Test-time augmentation (`eval.tta`): samples the first `tta` symmetric
+/// copies of each puzzle ([`TaskInfo::symmetric`], the identity first),
+/// maps every answer back to the puzzle's orientation and keeps one per
+/// puzzle by majority ([`choose`]). Returns the kept answers as
+/// token rows of the original puzzles, with the steps of all copies summed
+/// (the sampling spent on each puzzle).
+fn predict_symmetric(
+    model: &Model,
+    cfg: &RunConfig,
+    info: &TaskInfo,
+    pairs: &[Pair],
+    tta: usize,
+    device: Device,
+) -> Result<sample::Sampled> {
+    let mut answers: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(tta); pairs.len()];
+    let mut steps_used = vec![0usize; pairs.len()];
+    for k in 0..tta {
+        let copies: Vec<Pair> = pairs.iter().map(|p| info.symmetric(p, k)).collect();
+        let (input, _, resp) = encode_all(info, &copies)?;
+        let out = predict_batch(
+            model,
+            cfg,
+            &input.to_device(device),
+            &resp.to_device(device),
+            false,
+        )?;
+        let rows = out.tokens.to_device(Device::Cpu);
+        for (i, a) in answers.iter_mut().enumerate() {
+            let toks = Vec::<i64>::try_from(rows.get(i as i64))?;
+            a.push(info.unsymmetric(&info.decode(&toks), k));
+            steps_used[i] += out.steps_used[i];
+        }
+    }
+    let kept: Vec<Pair> = pairs
+        .iter()
+        .zip(&answers)
+        .map(|(p, a)| Pair {
+            question: p.question.clone(),
+            answer: a[choose(a)].clone(),
+        })
+        .collect();
+    // Unreadable cells (255) encode to no cell token and stay wrong.
+    let (_, tokens, _) = encode_all(info, &kept)?;
+    Ok(sample::Sampled {
+        tokens: tokens.to_device(device),
+        steps_used,
+        trace: Vec::new(),
+        steps: Vec::new(),
+    })
+}
+
+/// The index of the answer test-time augmentation keeps among the answers
+/// of a puzzle's copies (mapped back to its orientation): the answer given
+/// by the most copies; a tie goes to the earliest copy (the identity
+/// first). Measured alternative, left out: the copy with the highest sum of
+/// log-confidences, which prefers answers with fewer path cells, the
+/// model's least sure class (docs/FACTS.md, "Test-time augmentation").
+pub fn choose(answers: &[Vec<u8>]) -> usize {
+    let votes = |i: usize| answers.iter().filter(|a| **a == answers[i]).count();
+    let mut best = 0;
+    for i in 1..answers.len() {
+        if votes(i) > votes(best) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Samples and scores the first `limit` puzzles (0 = all) of `ds`, each
+/// under `eval.tta` symmetries.
 pub fn evaluate(
     model: &Model,
     cfg: &RunConfig,
@@ -174,7 +243,7 @@ pub fn evaluate(
     limit: usize,
     device: Device,
 ) -> Result<EvalResult> {
-    evaluate_dist(model, cfg, ds, limit, device, &Dist::single())
+    evaluate_dist(model, cfg, ds, limit, device, &Dist::single(), cfg.eval.tta)
 }
 
 /// [`evaluate`] sharded over the ranks of a data-parallel run: rank r
@@ -189,6 +258,7 @@ pub fn evaluate_dist(
     limit: usize,
     device: Device,
     dist: &Dist,
+    tta: usize,
 ) -> Result<EvalResult> {
     let n = if limit == 0 {
         ds.len()
@@ -204,7 +274,11 @@ pub fn evaluate_dist(
             let hi = (lo + bs).min(last);
             let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
             let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
-            let out = predict_batch(model, cfg, &input, &resp, false)?;
+            let out = if tta > 1 {
+                predict_symmetric(model, cfg, &ds.info, &ds.pairs[lo..hi], tta, device)?
+            } else {
+                predict_batch(model, cfg, &input, &resp, false)?
+            };
             tally.add(
                 &ds.info,
                 &ds.pairs[lo..hi],
@@ -462,4 +536,20 @@ pub fn masked_input(info: &crate::data::TaskInfo, question: &[u8]) -> (Tensor, T
         Tensor::from_slice(&e.input).view([1, l]),
         Tensor::from_slice(&e.resp).view([1, l]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose;
+
+    #[test]
+    fn tta_keeps_the_majority_answer_and_ties_go_to_the_earliest_copy() {
+        let (a, b, c) = (vec![1u8, 2], vec![2u8, 1], vec![0u8, 0]);
+        assert_eq!(choose(std::slice::from_ref(&a)), 0);
+        assert_eq!(choose(&[a.clone(), b.clone(), b.clone(), c.clone()]), 1);
+        assert_eq!(choose(&[c.clone(), a.clone(), b.clone(), a.clone()]), 1);
+        // Ties: the earliest of the most-voted answers.
+        assert_eq!(choose(&[a.clone(), b.clone(), c.clone()]), 0);
+        assert_eq!(choose(&[c.clone(), b.clone(), a.clone(), b.clone(), a]), 1);
+    }
 }

@@ -1,6 +1,6 @@
 //! `trldm train`, `eval` and `solve` through the real binary.
 mod common;
-use common::{text, trldm as run};
+use common::{first_row, text, trldm as run};
 use std::process::Command;
 
 const TINY: &[&str] = &[
@@ -60,31 +60,38 @@ fn train_eval_solve_end_to_end() {
         "{header}"
     );
 
-    // Re-evaluate with other sampling settings into another file.
-    let out = tmp.path().join("eval6.csv");
-    let o = run(&[
-        "eval",
-        "--run",
-        rd,
-        "--set",
-        "sample.steps=6",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("n=8 exact="), "{}", text(&o));
-    // mean_steps (column 7) is exactly the override: 6, not the config's 3.
-    let row = std::fs::read_to_string(&out).unwrap();
-    let mean_steps: f64 = row
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .nth(6)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(mean_steps, 6.0, "{row}");
+    // Re-evaluate with other settings into another file: (n, mean_steps).
+    let eval_with = |set: &str| {
+        let out = tmp.path().join("eval_set.csv");
+        let o = run(&[
+            "eval",
+            "--run",
+            rd,
+            "--set",
+            set,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("n=8 exact="), "{}", text(&o));
+        let cols = first_row(&out);
+        (
+            cols[0].parse::<usize>().unwrap(),
+            cols[6].parse::<f64>().unwrap(),
+        )
+    };
+    // mean_steps is exactly the override: 6, not the config's 3.
+    assert_eq!(eval_with("sample.steps=6"), (8, 6.0));
+    // Test-time augmentation: the 8 dihedral copies of each maze are all
+    // sampled (8 x 3 steps per maze); 9 copies do not exist.
+    assert_eq!(eval_with("eval.tta=8"), (8, 24.0));
+    let o = run(&["eval", "--run", rd, "--set", "eval.tta=9"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("eval.tta = 9: a maze task has 8 symmetries"),
+        "{}",
+        text(&o)
+    );
 
     // A trace of the carried trajectory, one row per step, and its plots.
     let trace = tmp.path().join("trace.csv");

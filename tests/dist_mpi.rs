@@ -8,7 +8,7 @@
 //! Skipped, with the reason printed, when `mpirun` (resp. SLURM) is absent;
 //! CI installs OpenMPI (scripts/setup.sh --system), so they run there.
 mod common;
-use common::{missing, mpi_built};
+use common::{first_row, missing, mpi_built};
 use std::path::Path;
 use std::process::Command;
 use trldm::checkpoint;
@@ -171,14 +171,7 @@ fn check_equivalence_env(launcher: &[&str], extra: &[&str], env: &[(&str, &str)]
     assert!(two.join("eval.csv").exists());
     // Sharded evaluation reduced over the ranks gives the same metrics.
     let eval = |p: &Path| {
-        let t = std::fs::read_to_string(p.join("eval.csv")).unwrap();
-        let row: Vec<String> = t
-            .lines()
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .map(String::from)
-            .collect();
+        let row = first_row(&p.join("eval.csv"));
         row[..7].to_vec()
     };
     assert_eq!(eval(&one), eval(&two));

@@ -232,6 +232,14 @@ pub struct EvalConfig {
     pub batch: usize,
     /// Evaluate the EMA weights (else the raw weights).
     pub use_ema: bool,
+    /// Test-time augmentation: sample every test puzzle under this many of
+    /// its symmetries (mazes: the first `tta` of the 8 dihedral transforms
+    /// of `tasks::maze::augment`, identity first; at most 4 for non-square
+    /// grids), map each answer back and keep the one most copies give (ties
+    /// to the earliest copy; `eval::choose`). 1 = the puzzle as given.
+    /// Costs `tta` times the sampling. Applies to the final evaluation and
+    /// `trldm eval`; evaluations during training use the puzzle as given.
+    pub tta: usize,
 }
 
 impl Default for TaskConfig {
@@ -346,6 +354,7 @@ impl Default for EvalConfig {
             n_during: 200,
             batch: 256,
             use_ema: true,
+            tta: 1,
         }
     }
 }
@@ -563,6 +572,31 @@ impl RunConfig {
                 s.steps,
                 self.cells()
             );
+        }
+        positive("eval.tta", self.eval.tta)?;
+        if self.eval.tta > 1 {
+            let most = match k.kind {
+                Puzzle::Maze if k.height == k.width => 8,
+                Puzzle::Maze => 4,
+                Puzzle::Sudoku => 1,
+            };
+            if self.eval.tta > most {
+                bail!(
+                    "eval.tta = {}: a {} task has {most} symmetr{} to sample under{}",
+                    self.eval.tta,
+                    if k.kind == Puzzle::Maze && k.height != k.width {
+                        "non-square maze"
+                    } else {
+                        k.kind.as_str()
+                    },
+                    if most == 1 { "y" } else { "ies" },
+                    if k.kind == Puzzle::Sudoku {
+                        " (test-time augmentation is implemented for mazes)"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         positive("train.batch", t.batch)?;
         positive("train.unroll", t.unroll)?;
@@ -946,6 +980,19 @@ mod tests {
             (
                 "[model]\nvariant = \"trldm-ds\"\n[train]\nds_one_step = -0.5\n",
                 "train.ds_one_step = -0.5: a loss weight",
+            ),
+            ("[eval]\ntta = 0\n", "eval.tta = 0: must be at least 1"),
+            (
+                "[eval]\ntta = 9\n",
+                "eval.tta = 9: a maze task has 8 symmetries",
+            ),
+            (
+                "[task]\nwidth = 11\n[eval]\ntta = 5\n",
+                "eval.tta = 5: a non-square maze task has 4 symmetries",
+            ),
+            (
+                "[task]\nkind = \"sudoku\"\n[eval]\ntta = 2\n",
+                "eval.tta = 2: a sudoku task has 1 symmetry",
             ),
         ];
         for (text, want) in cases {

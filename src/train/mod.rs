@@ -162,31 +162,28 @@ impl Trainer {
         })
     }
 
-    /// Evaluates the model on its test split, with the EMA weights when
-    /// `eval.use_ema` (the default) and the run keeps an EMA.
-    pub fn evaluate(&self, limit: usize) -> Result<eval::EvalResult> {
-        match (&self.ema, self.cfg.eval.use_ema) {
+    /// Evaluates the model on the first `limit` puzzles of its test split,
+    /// each sampled under `tta` symmetries (`eval.tta` at the end, 1 during
+    /// training), with the EMA weights when `eval.use_ema` (the default) and
+    /// the run keeps an EMA.
+    pub fn evaluate(&self, limit: usize, tta: usize) -> Result<eval::EvalResult> {
+        let ema_model = match (&self.ema, self.cfg.eval.use_ema) {
             (Some(ema), true) => {
                 let (vs, model) = crate::model::build(&self.cfg, &self.info, self.device)?;
                 ema.copy_into(&vs);
-                eval::evaluate_dist(
-                    &model,
-                    &self.cfg,
-                    &self.test,
-                    limit,
-                    self.device,
-                    &self.dist,
-                )
+                Some(model)
             }
-            _ => eval::evaluate_dist(
-                &self.model,
-                &self.cfg,
-                &self.test,
-                limit,
-                self.device,
-                &self.dist,
-            ),
-        }
+            _ => None,
+        };
+        eval::evaluate_dist(
+            ema_model.as_ref().unwrap_or(&self.model),
+            &self.cfg,
+            &self.test,
+            limit,
+            self.device,
+            &self.dist,
+            tta,
+        )
     }
 
     /// Data parallelism: overwrites every rank's model, EMA, AdamW moments and
@@ -698,7 +695,7 @@ fn train_rank(
         Outcome::Finished { step } => {
             save(tr)?;
             if opts.final_eval {
-                let res = tr.evaluate(cfg.eval.n)?;
+                let res = tr.evaluate(cfg.eval.n, cfg.eval.tta)?;
                 if root {
                     eval::write_csv(&run.eval_csv(), &res)?;
                 }
@@ -780,7 +777,7 @@ fn train_loop(
             let rate = (tr.step - window.1) as f64 * tokens_per_step / secs;
             window = (Instant::now(), tr.step);
             let ev = if do_eval {
-                Some(tr.evaluate(cfg.eval.n_during)?)
+                Some(tr.evaluate(cfg.eval.n_during, 1)?)
             } else {
                 None
             };

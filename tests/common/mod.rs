@@ -75,6 +75,17 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// The fields of the first data row of a CSV file with a header
+/// (`eval.csv`).
+pub fn first_row(path: &Path) -> Vec<String> {
+    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let row = t
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}: no data row", path.display()));
+    row.split(',').map(String::from).collect()
+}
+
 /// The shared folder (`TRLDM_SHARED`, else ../shared): real puzzles under data/.
 pub fn shared_dir() -> PathBuf {
     std::env::var("TRLDM_SHARED")
