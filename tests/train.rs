@@ -56,8 +56,27 @@ fn final_state(run: &RunDir) -> Vec<(String, Vec<f32>)> {
     v
 }
 
+/// Held by the trainings that must not overlap with a bf16 one in this
+/// process. Measured on the 2-core Intel Xeon (AVX-512, AMX): an fp32 run
+/// beside a `train.cpu_bf16` run on another thread of the same process does
+/// not repeat its own arithmetic. `resume_is_bit_exact_on_cpu` failed in 2
+/// of 2 runs next to `a_tiny_model_memorises_16_puzzles_in_bf16` (every
+/// tensor off by up to 1e-3 after 20 updates) and in 0 of 2 next to each
+/// other test of this file; the fresh-clone CI hit it twice. The shared
+/// state inside libtorch was not found: autocast's state and cast cache
+/// are thread-local. trldm runs one training per process (the sweep
+/// runner starts a process per run), so only tests meet this.
+static NO_BF16_BESIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    NO_BF16_BESIDE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn resume_is_bit_exact_on_cpu() {
+    let _one_at_a_time = exclusive();
     // The carry-batch runs (TRM's loop) stop with rows in flight at
     // different supervision steps, which the checkpoint must keep.
     for (variant, bf16, carry) in [
@@ -191,6 +210,7 @@ fn a_tiny_model_memorises_16_puzzles_in_bf16() {
 }
 
 fn memorises_16_puzzles(bf16: bool) {
+    let _one_at_a_time = exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let opts_g = maze::GenOptions {
         h: 5,
