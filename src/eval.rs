@@ -273,11 +273,11 @@ pub fn evaluate_dist(
         for lo in (first..last).step_by(bs) {
             let hi = (lo + bs).min(last);
             let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
-            let (input, resp, target) = (rows(&ds.input), rows(&ds.resp), rows(&ds.target));
+            let (resp, target) = (rows(&ds.resp), rows(&ds.target));
             let out = if tta > 1 {
                 predict_symmetric(model, cfg, &ds.info, &ds.pairs[lo..hi], tta, device)?
             } else {
-                predict_batch(model, cfg, &input, &resp, false)?
+                predict_batch(model, cfg, &rows(&ds.input), &resp, false)?
             };
             tally.add(
                 &ds.info,

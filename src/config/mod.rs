@@ -575,9 +575,9 @@ impl RunConfig {
         }
         positive("eval.tta", self.eval.tta)?;
         if self.eval.tta > 1 {
+            // The copies `data::TaskInfo::symmetric` can make.
             let most = match k.kind {
-                Puzzle::Maze if k.height == k.width => 8,
-                Puzzle::Maze => 4,
+                Puzzle::Maze => crate::tasks::maze::shape_preserving(k.height, k.width).len(),
                 Puzzle::Sudoku => 1,
             };
             if self.eval.tta > most {
