@@ -268,30 +268,129 @@ pub fn evaluate_dist(
     let (first, last) = dist.split(n);
     let start = Instant::now();
     let bs = batch_size(cfg, device);
+    let batches: Vec<(usize, usize)> = (first..last)
+        .step_by(bs)
+        .map(|lo| (lo, (lo + bs).min(last)))
+        .collect();
+    // One batch: sampled and scored on its own, so that the batches can go
+    // to any thread and their tallies still add up in batch order.
+    let one = |(lo, hi): (usize, usize)| -> Result<Tally> {
+        let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
+        let (resp, target) = (rows(&ds.resp), rows(&ds.target));
+        let out = if tta > 1 {
+            predict_symmetric(model, cfg, &ds.info, &ds.pairs[lo..hi], tta, device)?
+        } else {
+            predict_batch(model, cfg, &rows(&ds.input), &resp, false)?
+        };
+        let mut tally = Tally::default();
+        tally.add(
+            &ds.info,
+            &ds.pairs[lo..hi],
+            &out.tokens,
+            &target,
+            &resp,
+            &out.steps_used,
+        )?;
+        Ok(tally)
+    };
+    let workers = workers(cfg, device);
     let tally = crate::seed::seeded(cfg.seed as i64, || -> Result<Tally> {
         let mut tally = Tally::default();
-        for lo in (first..last).step_by(bs) {
-            let hi = (lo + bs).min(last);
-            let rows = |t: &Tensor| t.narrow(0, lo as i64, (hi - lo) as i64).to_device(device);
-            let (resp, target) = (rows(&ds.resp), rows(&ds.target));
-            let out = if tta > 1 {
-                predict_symmetric(model, cfg, &ds.info, &ds.pairs[lo..hi], tta, device)?
-            } else {
-                predict_batch(model, cfg, &rows(&ds.input), &resp, false)?
-            };
-            tally.add(
-                &ds.info,
-                &ds.pairs[lo..hi],
-                &out.tokens,
-                &target,
-                &resp,
-                &out.steps_used,
-            )?;
+        for t in on_threads(workers, &batches, &one) {
+            tally.merge(&t?);
         }
         Ok(tally)
     })?;
     let tally = tally.sum_over(dist)?;
     Ok(tally.result(n, start.elapsed().as_secs_f64()))
+}
+
+/// Sampling threads of an evaluation on `device` (`eval.workers`): on the
+/// CPU the configured number, or for 0 one per libtorch thread when the
+/// sampling draws nothing at random (each thread then runs one libtorch
+/// thread); one on CUDA and for random sampling.
+pub fn workers(cfg: &RunConfig, device: Device) -> usize {
+    match (device, cfg.eval.workers) {
+        (Device::Cpu, 0) if cfg.sample.deterministic() => tch::get_num_threads().max(1) as usize,
+        (Device::Cpu, 0) => 1,
+        (Device::Cpu, w) => w,
+        _ => 1,
+    }
+}
+
+/// `job` applied to every item, on `threads` threads (item i on thread
+/// i mod threads, each thread with one libtorch thread and a share of at
+/// most ceil(items / threads)); the results in item order. With one thread
+/// it runs here, on libtorch's threads.
+///
+/// A 2-core measurement (Algorithm 4 on 9x9 mazes, batch 32): small ops
+/// split over both cores spend a fifth of their time in OpenMP's barriers
+/// in bf16, while two threads that each sample whole batches do not
+/// (docs/FACTS.md, "CPU speed").
+fn on_threads<T: Send>(
+    threads: usize,
+    items: &[(usize, usize)],
+    job: &dyn Fn((usize, usize)) -> T,
+) -> Vec<T> {
+    if threads <= 1 || items.len() <= 1 {
+        return items.iter().map(|&it| job(it)).collect();
+    }
+    let job = ReadOnly(job);
+    let main_threads = tch::get_num_threads();
+    let spawned = threads.min(items.len());
+    let ready = std::sync::Barrier::new(spawned + 1);
+    let mut out: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let (job, ready) = (&job, &ready);
+        let handles: Vec<_> = (0..spawned)
+            .map(|w| {
+                scope.spawn(move || {
+                    // First use initialises this thread's libtorch threads
+                    // (from the process-wide count); then one, for this thread.
+                    tch::get_num_threads();
+                    tch::set_num_threads(1);
+                    ready.wait();
+                    (w..items.len())
+                        .step_by(threads)
+                        .map(|i| (i, job.call(items[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // set_num_threads also sets the count that threads started later
+        // take (other trainings of a test binary): set it back at once.
+        ready.wait();
+        tch::set_num_threads(main_threads);
+        for h in handles {
+            let done = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (i, t) in done {
+                out[i] = Some(t);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|t| t.expect("every item ran on a thread"))
+        .collect()
+}
+
+/// A job shared by the sampling threads of one evaluation. tch's tensors
+/// are `Send` but not `Sync`, so a closure that reads the model and the
+/// test set cannot be shared by threads in safe Rust.
+struct ReadOnly<'a, T>(&'a (dyn Fn((usize, usize)) -> T + 'a));
+
+// SAFETY: the job only reads the tensors it shares (the model's weights and
+// the test set) and runs without gradients (`tch::no_grad` in
+// `sample::sample` and `trm_predict`), so no autograd state is written; the
+// libtorch state it changes (grad mode, autocast and its cast cache, the
+// thread's OpenMP and MKL thread counts) is per thread, and every tensor it
+// creates stays on its thread until returned. libtorch supports concurrent
+// reads of one tensor from several threads.
+unsafe impl<T> Sync for ReadOnly<'_, T> {}
+
+impl<T> ReadOnly<'_, T> {
+    fn call(&self, item: (usize, usize)) -> T {
+        (self.0)(item)
+    }
 }
 
 /// Per-puzzle scores summed over the puzzles of an evaluation (and over the
@@ -353,6 +452,18 @@ impl Tally {
             self.len_ratio += sc.len_ratio.unwrap_or(0.0);
         }
         Ok(())
+    }
+
+    /// Adds the counts of `other` (more puzzles of the same evaluation).
+    pub fn merge(&mut self, other: &Tally) {
+        self.exact += other.exact;
+        self.valid += other.valid;
+        self.optimal += other.optimal;
+        self.len_ratio += other.len_ratio;
+        self.tok_right += other.tok_right;
+        self.tok_total += other.tok_total;
+        self.steps += other.steps;
+        self.maze |= other.maze;
     }
 
     /// The sums over every rank of `dist` (itself on one process).
@@ -540,7 +651,24 @@ pub fn masked_input(info: &crate::data::TaskInfo, question: &[u8]) -> (Tensor, T
 
 #[cfg(test)]
 mod tests {
-    use super::choose;
+    use super::{choose, workers, Device, RunConfig};
+
+    /// Auto (0) gives one sampling thread per libtorch thread on the CPU
+    /// when sampling is deterministic, else one; a set number is kept on
+    /// the CPU; CUDA samples on one thread.
+    #[test]
+    fn workers_follow_the_threads_when_sampling_is_deterministic() {
+        let cpu = Device::Cpu;
+        let auto = RunConfig::default();
+        assert_eq!(workers(&auto, cpu), tch::get_num_threads().max(1) as usize);
+        let gumbel = auto
+            .with_overrides(&["sample.temperature=0.5".into()])
+            .unwrap();
+        assert_eq!(workers(&gumbel, cpu), 1);
+        let three = auto.with_overrides(&["eval.workers=3".into()]).unwrap();
+        assert_eq!(workers(&three, cpu), 3);
+        assert_eq!(workers(&three, Device::Cuda(0)), 1);
+    }
 
     #[test]
     fn tta_keeps_the_majority_answer_and_ties_go_to_the_earliest_copy() {

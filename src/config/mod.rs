@@ -218,6 +218,14 @@ pub struct SampleConfig {
     pub logit_adjust: bool,
 }
 
+impl SampleConfig {
+    /// Whether sampling draws nothing at random: argmax decoding
+    /// (temperature 0) with low-confidence remasking (Algorithm 4).
+    pub fn deterministic(&self) -> bool {
+        self.temperature == 0.0 && self.remask == Remask::LowConfidence
+    }
+}
+
 /// `trldm eval`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -240,6 +248,12 @@ pub struct EvalConfig {
     /// Costs `tta` times the sampling. Applies to the final evaluation and
     /// `trldm eval`; evaluations during training use the puzzle as given.
     pub tta: usize,
+    /// Sampling threads on the CPU, each sampling its own batches with one
+    /// libtorch thread (`eval::workers`); 0 = auto: as many as libtorch's
+    /// threads when the sampling is deterministic (argmax, low-confidence
+    /// remasking), else 1. Small ops parallelise badly over cores; whole
+    /// batches do (docs/FACTS.md, "CPU speed"). One on CUDA.
+    pub workers: usize,
 }
 
 impl Default for TaskConfig {
@@ -355,6 +369,7 @@ impl Default for EvalConfig {
             batch: 256,
             use_ema: true,
             tta: 1,
+            workers: 0,
         }
     }
 }
@@ -571,6 +586,14 @@ impl RunConfig {
                  can have): some steps would commit nothing",
                 s.steps,
                 self.cells()
+            );
+        }
+        if self.eval.workers > 1 && !s.deterministic() {
+            bail!(
+                "eval.workers = {}: sampling with sample.temperature > 0 or sample.remask = \
+                 \"random\" draws from one random generator, which several threads would share \
+                 in no fixed order; use eval.workers = 1 (or 0, auto)",
+                self.eval.workers
             );
         }
         positive("eval.tta", self.eval.tta)?;
@@ -982,6 +1005,14 @@ mod tests {
                 "train.ds_one_step = -0.5: a loss weight",
             ),
             ("[eval]\ntta = 0\n", "eval.tta = 0: must be at least 1"),
+            (
+                "[eval]\nworkers = 2\n[sample]\ntemperature = 0.5\n",
+                "eval.workers = 2: sampling with sample.temperature > 0",
+            ),
+            (
+                "[eval]\nworkers = 2\n[sample]\nremask = \"random\"\n",
+                "eval.workers = 2: sampling with sample.temperature > 0",
+            ),
             (
                 "[eval]\ntta = 9\n",
                 "eval.tta = 9: a maze task has 8 symmetries",
