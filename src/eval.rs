@@ -326,7 +326,7 @@ pub fn workers(cfg: &RunConfig, device: Device) -> usize {
 /// A 2-core measurement (Algorithm 4 on 9x9 mazes, batch 32): small ops
 /// split over both cores spend a fifth of their time in OpenMP's barriers
 /// in bf16, while two threads that each sample whole batches do not
-/// (docs/FACTS.md, "CPU speed").
+/// (docs/FACTS.md, "Sampling threads").
 fn on_threads<T: Send>(
     threads: usize,
     items: &[(usize, usize)],
