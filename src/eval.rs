@@ -456,19 +456,19 @@ impl Tally {
 
     /// Adds the counts of `other` (more puzzles of the same evaluation).
     pub fn merge(&mut self, other: &Tally) {
-        self.exact += other.exact;
-        self.valid += other.valid;
-        self.optimal += other.optimal;
-        self.len_ratio += other.len_ratio;
-        self.tok_right += other.tok_right;
-        self.tok_total += other.tok_total;
-        self.steps += other.steps;
-        self.maze |= other.maze;
+        let (a, b) = (self.counts(), other.counts());
+        *self = Tally::from_counts(&std::array::from_fn::<f64, 8, _>(|k| a[k] + b[k]));
     }
 
     /// The sums over every rank of `dist` (itself on one process).
     pub fn sum_over(&self, dist: &Dist) -> Result<Tally> {
-        let s = dist.sum_f64(&[
+        Ok(Tally::from_counts(&dist.sum_f64(&self.counts())?))
+    }
+
+    /// The counts as numbers, in the order [`Tally::from_counts`] reads
+    /// them (`maze` as 0 or 1).
+    fn counts(&self) -> [f64; 8] {
+        [
             self.exact,
             self.valid,
             self.optimal,
@@ -477,8 +477,11 @@ impl Tally {
             self.tok_total,
             self.steps,
             self.maze as u8 as f64,
-        ])?;
-        Ok(Tally {
+        ]
+    }
+
+    fn from_counts(s: &[f64]) -> Tally {
+        Tally {
             exact: s[0],
             valid: s[1],
             optimal: s[2],
@@ -487,7 +490,7 @@ impl Tally {
             tok_total: s[5],
             steps: s[6],
             maze: s[7] > 0.0,
-        })
+        }
     }
 
     /// The metrics of `n` puzzles evaluated in `wall_s` seconds.

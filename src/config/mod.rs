@@ -252,7 +252,7 @@ pub struct EvalConfig {
     /// libtorch thread (`eval::workers`); 0 = auto: as many as libtorch's
     /// threads when the sampling is deterministic (argmax, low-confidence
     /// remasking), else 1. Small ops parallelise badly over cores; whole
-    /// batches do (docs/FACTS.md, "CPU speed"). One on CUDA.
+    /// batches do (docs/FACTS.md, "Sampling threads"). One on CUDA.
     pub workers: usize,
 }
 
