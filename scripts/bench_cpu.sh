@@ -5,6 +5,8 @@
 # rounds on this machine, so that drift in the machine's speed hits both;
 # at fp32, and at bf16: trldm's `train.cpu_bf16` against the reference under
 # torch.autocast("cpu", dtype=torch.bfloat16) (scripts/ref_bf16.py).
+# Training is measured twice: one process with 2 libtorch threads, and two
+# training threads of one libtorch thread each (train.workers = 2).
 #   scripts/bench_cpu.sh [ROUNDS] [OUT.log]     (default 3 rounds, stdout)
 # Every line of the log is the JSON a command printed, prefixed with the
 # round and what ran; the summary at the end gives each round's ratios and
@@ -34,10 +36,12 @@ run() { # round, label, command...
 for r in $(seq 1 "$ROUNDS"); do
   run "$r" ref-train $PY "$REF" --time-only 30 --steps 30
   run "$r" trldm-train "$BIN" bench train --steps 30 --set train.threads=2
+  run "$r" trldm-train-workers2 "$BIN" bench train --steps 30 --set train.threads=2 --set train.workers=2
   run "$r" ref-sample $PY "$REF" --sample-bench 500 --train 100 --test 500
   run "$r" trldm-sample "$BIN" bench sample --puzzles 500 --set train.threads=2
   run "$r" ref-bf16train $PY scripts/ref_bf16.py "$REF" --time-only 30 --steps 30
   run "$r" trldm-bf16train "$BIN" bench train --steps 30 --set train.threads=2 --set train.cpu_bf16=true
+  run "$r" trldm-bf16train-workers2 "$BIN" bench train --steps 30 --set train.threads=2 --set train.workers=2 --set train.cpu_bf16=true
   run "$r" ref-bf16sample $PY scripts/ref_bf16.py "$REF" --sample-bench 500 --train 100 --test 500
   run "$r" trldm-bf16sample "$BIN" bench sample --puzzles 500 --set train.threads=2 --set train.cpu_bf16=true
 done
@@ -51,14 +55,17 @@ for line in open(sys.argv[1]):
 rounds = sorted({r for r, _ in rows})
 def ratio(kind, key_ref, key_ours):
     out = []
+    ref_kind = kind.split("-")[0]
     for r in rounds:
-        a, b = rows.get((r, f"ref-{kind}")), rows.get((r, f"trldm-{kind}"))
+        a, b = rows.get((r, f"ref-{ref_kind}")), rows.get((r, f"trldm-{kind}"))
         if a and b and a.get(key_ref) and b.get(key_ours):
             out.append((r, a[key_ref], b[key_ours], b[key_ours] / a[key_ref]))
     return out
 for kind, kr, ko, unit in [("train", "tokens_per_s", "tokens_per_s", "tokens/s"),
+                           ("train-workers2", "tokens_per_s", "tokens_per_s", "tokens/s"),
                            ("sample", "puzzles_per_s", "puzzles_per_s", "puzzles/s"),
                            ("bf16train", "tokens_per_s", "tokens_per_s", "tokens/s"),
+                           ("bf16train-workers2", "tokens_per_s", "tokens_per_s", "tokens/s"),
                            ("bf16sample", "puzzles_per_s", "puzzles_per_s", "puzzles/s")]:
     rs = ratio(kind, kr, ko)
     for r, a, b, q in rs:

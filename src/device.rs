@@ -52,3 +52,36 @@ pub fn apply_threads(cfg: &RunConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// `f(i)` for i = 0..n, each on its own thread running one libtorch thread
+/// (CPU data parallelism over whole batches: `eval.workers`,
+/// `train.workers`); the results in order of i. A panic in `f` is passed on.
+///
+/// libtorch's `set_num_threads` also sets the count that threads started
+/// later take, so the process's count is set back as soon as every thread
+/// has set its own (other trainings of a test binary keep theirs).
+pub fn on_single_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let main_threads = tch::get_num_threads();
+    let ready = std::sync::Barrier::new(n + 1);
+    std::thread::scope(|scope| {
+        let (f, ready) = (&f, &ready);
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                scope.spawn(move || {
+                    // First use initialises this thread's libtorch threads
+                    // (from the process-wide count); then one, for this thread.
+                    tch::get_num_threads();
+                    tch::set_num_threads(1);
+                    ready.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        ready.wait();
+        tch::set_num_threads(main_threads);
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}

@@ -336,38 +336,17 @@ fn on_threads<T: Send>(
         return items.iter().map(|&it| job(it)).collect();
     }
     let job = ReadOnly(job);
-    let main_threads = tch::get_num_threads();
     let spawned = threads.min(items.len());
-    let ready = std::sync::Barrier::new(spawned + 1);
-    let mut out: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let (job, ready) = (&job, &ready);
-        let handles: Vec<_> = (0..spawned)
-            .map(|w| {
-                scope.spawn(move || {
-                    // First use initialises this thread's libtorch threads
-                    // (from the process-wide count); then one, for this thread.
-                    tch::get_num_threads();
-                    tch::set_num_threads(1);
-                    ready.wait();
-                    (w..items.len())
-                        .step_by(threads)
-                        .map(|i| (i, job.call(items[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        // set_num_threads also sets the count that threads started later
-        // take (other trainings of a test binary): set it back at once.
-        ready.wait();
-        tch::set_num_threads(main_threads);
-        for h in handles {
-            let done = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            for (i, t) in done {
-                out[i] = Some(t);
-            }
-        }
+    let done = crate::device::on_single_threads(spawned, |w| {
+        (w..items.len())
+            .step_by(threads)
+            .map(|i| (i, job.call(items[i])))
+            .collect::<Vec<_>>()
     });
+    let mut out: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
+    for (i, t) in done.into_iter().flatten() {
+        out[i] = Some(t);
+    }
     out.into_iter()
         .map(|t| t.expect("every item ran on a thread"))
         .collect()

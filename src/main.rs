@@ -55,8 +55,12 @@ fn main() {
     let result = match cli.cmd {
         Command::Doctor => cmd::doctor::run().map(|_| 0),
         Command::Data(c) => cmd::data::run(c),
-        Command::Train(a) => trldm::signals::install()
-            .and_then(|_| cmd::run::train(a, Some(Box::new(|_| trldm::signals::stop_requested())))),
+        Command::Train(a) => trldm::signals::install().and_then(|_| {
+            cmd::run::train(
+                a,
+                Some(std::sync::Arc::new(|_| trldm::signals::stop_requested())),
+            )
+        }),
         Command::Eval(a) => cmd::run::eval(a).map(|_| 0),
         Command::Solve(a) => cmd::run::solve(a).map(|_| 0),
         Command::Export(a) => cmd::run::export(a).map(|_| 0),

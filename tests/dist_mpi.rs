@@ -3,7 +3,8 @@
 //! one process at batch B (max |diff| <= 1e-5), and with TRLDM_DIST_CHECK=1
 //! every rank verifies after every update that all ranks hold bit-identical
 //! parameters (the run fails otherwise). The same under SLURM with
-//! `srun -n 2 --mpi=pmix` when a cluster is configured.
+//! `srun -n 2 --mpi=pmix` when a cluster is configured, and for two
+//! training threads of one process (`train.workers = 2`, no MPI).
 //!
 //! Skipped, with the reason printed, when `mpirun` (resp. SLURM) is absent;
 //! CI installs OpenMPI (scripts/setup.sh --system), so they run there.
@@ -137,16 +138,23 @@ fn check_equivalence(launcher: &[&str], extra: &[&str]) {
 /// Trains the tiny run with one process and under `launcher` (with
 /// TRLDM_DIST_CHECK=1 and `env`), then compares checkpoints, logs and eval.
 fn check_equivalence_env(launcher: &[&str], extra: &[&str], env: &[(&str, &str)]) {
+    check_ranks(launcher, extra, &[], env)
+}
+
+/// The one-process run with `extra`, the data-parallel one under `launcher`
+/// with `extra` and `ranks_extra` (e.g. `train.workers=2`), compared.
+fn check_ranks(launcher: &[&str], extra: &[&str], ranks_extra: &[&str], env: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let args = tiny_args(extra);
+    let both: Vec<&str> = extra.iter().chain(ranks_extra).copied().collect();
     let one = tmp.path().join("one");
     let two = tmp.path().join("two");
     run(&[], &one, &args, &[]);
     let mut env = env.to_vec();
     env.push(("TRLDM_DIST_CHECK", "1"));
-    run(launcher, &two, &args, &env);
+    run(launcher, &two, &tiny_args(&both), &env);
     let d = max_diff(&one, &two);
-    eprintln!("{launcher:?} {extra:?}: max |diff| of the checkpoints = {d:.3e}");
+    eprintln!("{launcher:?} {both:?}: max |diff| of the checkpoints = {d:.3e}");
     assert!(d <= 1e-5, "2 ranks vs 1 process differ by {d:.3e} (> 1e-5)");
     // Only rank 0 writes train.csv: the same rows as one process, with the
     // loss averaged over the ranks equal to the one-process loss.
@@ -204,6 +212,86 @@ fn mpirun_two_ranks_match_one_process() {
                 tau,
             ],
         );
+    }
+}
+
+/// Training threads (`train.workers = 2`, src/dist/threads.rs) in one
+/// process: the same equivalence as two MPI ranks (no MPI needed, so this
+/// never skips), on the same three trainings.
+#[test]
+fn training_threads_match_one_process() {
+    let workers = ["train.workers=2"];
+    check_ranks(&[], &["train.unroll=2"], &workers, &[]);
+    for tau in ["train.halt_tau=0.0057", "train.halt_tau=0.0053"] {
+        check_ranks(
+            &[],
+            &[
+                "model.variant=trldm-ds",
+                "train.n_sup=4",
+                "train.halting=true",
+                "train.min_sup_steps=1",
+                "train.lr=3e-3",
+                tau,
+            ],
+            &workers,
+            &[],
+        );
+    }
+}
+
+/// Training threads stop together on a NaN loss and resume exactly; a
+/// batch they cannot share evenly and a GPU device are refused by name.
+#[test]
+fn training_threads_diverge_together_resume_and_refuse_what_they_cannot_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = tiny_args(&["train.ckpt_every=5"]);
+    let one = tmp.path().join("one");
+    let two = tmp.path().join("two");
+    run(&[], &one, &args, &[]);
+    let threads = tiny_args(&["train.ckpt_every=5", "train.workers=2"]);
+    let out = Command::new(BIN)
+        .arg("train")
+        .args(&threads)
+        .args(["--inject-nan-at", "7", "--run-dir"])
+        .arg(&two)
+        .env("TRLDM_DIST_CHECK", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = std::fs::read_to_string(two.join("status.json")).unwrap();
+    assert!(st.contains("diverged"), "{st}");
+    let mut resume = threads.clone();
+    resume.push("--resume".into());
+    run(&[], &two, &resume, &[("TRLDM_DIST_CHECK", "1")]);
+    let d = max_diff(&one, &two);
+    eprintln!("resumed 2 training threads vs 1 thread: max |diff| = {d:.3e}");
+    assert!(d <= 1e-5, "{d:.3e}");
+
+    for (set, want) in [
+        (
+            "train.batch=7",
+            "train.batch = 7 is not divisible by train.workers = 2",
+        ),
+        (
+            "train.device=cuda",
+            "train.device = \"cuda\"", // no GPU here: refused by the device check
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .arg("train")
+            .args(tiny_args(&["train.workers=2", set]))
+            .arg("--run-dir")
+            .arg(tmp.path().join(set))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{set}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{set}: {err}");
     }
 }
 

@@ -116,7 +116,7 @@ fn resume_is_bit_exact_on_cpu() {
         // Stop after 10 steps (as a signal would), then resume to the end.
         let split = RunDir::new(tmp.path().join("split"));
         let mut o = opts(false);
-        o.should_stop = Some(Box::new(|step| step >= 10));
+        o.should_stop = Some(std::sync::Arc::new(|step| step >= 10));
         assert!(matches!(
             train::train(&cfg, &split, o).unwrap(),
             Outcome::Stopped { step: 10 }

@@ -7,13 +7,14 @@
 use crate::cmd::run::load_config;
 use crate::config::RunConfig;
 use crate::data::{Dataset, TaskInfo};
+use crate::dist::Dist;
 use crate::tasks::{maze, sudoku, LoadOptions};
 use crate::train::Trainer;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
@@ -239,14 +240,26 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
 /// Under mpirun/srun (or TRLDM_DIST=nccl) this benchmarks data-parallel
 /// training: every rank runs its shard of the global batch, rank 0 prints,
 /// and `allreduce_share` is the fraction of the step spent in the gradient
-/// all-reduce (including waiting for the slowest rank).
+/// all-reduce (including waiting for the slowest rank). With
+/// `train.workers` > 1 the ranks are training threads of this process.
 fn bench_train(a: &BenchArgs) -> Result<()> {
     let mut cfg = bench_config(a)?;
     cfg.train.steps = a.steps + 2;
     cfg.train.warmup = cfg.train.warmup.min(cfg.train.steps);
+    if cfg.train.workers > 1 {
+        let device = crate::train::threads_device(&cfg)?;
+        return crate::dist::threads::spawn(cfg.train.workers, |rank, group| {
+            bench_train_as(a, &cfg, Dist::thread_rank(rank, group), device)
+        });
+    }
     let rendezvous = std::env::temp_dir().join("trldm-bench");
-    let (dist, device) = crate::dist::Dist::discover(&rendezvous, &cfg.train.device)?;
-    let mut tr = Trainer::with_dist(&cfg, dist, device)?;
+    let (dist, device) = Dist::discover(&rendezvous, &cfg.train.device)?;
+    bench_train_as(a, &cfg, dist, device)
+}
+
+/// [`bench_train`] as rank `dist` on `device`.
+fn bench_train_as(a: &BenchArgs, cfg: &RunConfig, dist: Dist, device: Device) -> Result<()> {
+    let mut tr = Trainer::with_dist(cfg, dist, device)?;
     let rss_before = peak_rss_mib();
     tr.bench_steps(2)?;
     tr.dist.barrier()?;
@@ -294,6 +307,7 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
             "flops_per_token": fpt,
             "achieved_flops": fpt * tokens / dt,
             "world": tr.dist.world,
+            "workers": cfg.train.workers,
             "backend": format!("{:?}", tr.dist.backend),
             "allreduce_s_per_step": comm / a.steps as f64,
             "allreduce_share": comm / dt,

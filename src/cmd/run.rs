@@ -59,7 +59,7 @@ pub fn load_config(path: Option<&PathBuf>, sets: &[String]) -> Result<RunConfig>
 }
 
 /// Returns the process exit code.
-pub fn train(a: TrainArgs, should_stop: Option<Box<dyn Fn(u64) -> bool>>) -> Result<i32> {
+pub fn train(a: TrainArgs, should_stop: Option<train::StopCheck>) -> Result<i32> {
     let mut cfg = load_config(a.config.as_ref(), &a.sets)?;
     if cfg.name.is_empty() {
         cfg.name = a

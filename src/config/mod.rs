@@ -183,6 +183,14 @@ pub struct TrainConfig {
     pub device: String,
     /// CPU threads (0 = libtorch's default).
     pub threads: usize,
+    /// Training threads on the CPU: data parallelism inside the process.
+    /// Each of `workers` threads holds a model replica, runs one libtorch
+    /// thread and trains on its share of every minibatch (`train.batch /
+    /// workers` rows); the gradients are averaged as across MPI ranks
+    /// (src/dist/threads.rs). Small ops spread badly over cores, whole
+    /// half-batches do (docs/FACTS.md, "Training threads"). 1 = one thread
+    /// running libtorch's `train.threads`. Not on CUDA nor under a launcher.
+    pub workers: usize,
     /// bf16 autocast on CUDA (training and sampling).
     pub bf16: bool,
     /// bf16 autocast on the CPU (off by default: fp32 is the CPU's reference
@@ -339,6 +347,7 @@ impl Default for TrainConfig {
             max_grad_norm: 1e4,
             device: "auto".into(),
             threads: 0,
+            workers: 1,
             bf16: true,
             cpu_bf16: false,
         }
@@ -622,6 +631,23 @@ impl RunConfig {
             }
         }
         positive("train.batch", t.batch)?;
+        positive("train.workers", t.workers)?;
+        if !t.batch.is_multiple_of(t.workers) {
+            bail!(
+                "train.batch = {} is not divisible by train.workers = {}: every training thread \
+                 trains on an equal share of the minibatch",
+                t.batch,
+                t.workers
+            );
+        }
+        if t.workers > 1 && !s.deterministic() {
+            bail!(
+                "train.workers = {}: the evaluations of training threads sample with \
+                 sample.temperature > 0 or sample.remask = \"random\" from one random generator, \
+                 which the threads would share in no fixed order; use train.workers = 1",
+                t.workers
+            );
+        }
         positive("train.unroll", t.unroll)?;
         positive("train.n_sup", t.n_sup)?;
         positive("train.keep_ckpts", t.keep_ckpts)?;
@@ -1012,6 +1038,15 @@ mod tests {
             (
                 "[eval]\nworkers = 2\n[sample]\nremask = \"random\"\n",
                 "eval.workers = 2: sampling with sample.temperature > 0",
+            ),
+            ("[train]\nworkers = 0\n", "train.workers = 0"),
+            (
+                "[train]\nbatch = 64\nworkers = 3\n",
+                "train.batch = 64 is not divisible by train.workers = 3",
+            ),
+            (
+                "[train]\nworkers = 2\n[sample]\ntemperature = 0.5\n",
+                "train.workers = 2: the evaluations of training threads",
             ),
             (
                 "[eval]\ntta = 9\n",

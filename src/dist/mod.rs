@@ -5,6 +5,8 @@
 //! module brings its own:
 //!
 //! - [`cpu`]: MPI collectives (rsmpi over OpenMPI) on CPU tensors;
+//! - [`threads`]: threads of one process on the CPU (`train.workers`),
+//!   through shared memory;
 //! - [`nccl`]: NCCL collectives (cudarc, loaded at run time) on CUDA tensors,
 //!   with the 128-byte NCCL id broadcast from rank 0 over MPI or, without
 //!   MPI, through a rendezvous file in the run folder.
@@ -26,10 +28,12 @@ pub mod cpu;
 #[path = "cpu_none.rs"]
 pub mod cpu;
 pub mod nccl;
+pub mod threads;
 
 use anyhow::{bail, Context, Result};
 use std::cell::Cell;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -42,6 +46,8 @@ pub enum Backend {
     Mpi,
     /// NCCL on CUDA tensors (MPI, when present, only for the id and CPU tensors).
     Nccl,
+    /// Threads of one process on the CPU (`train.workers`).
+    Threads,
 }
 
 /// This process's place in a data-parallel run.
@@ -55,6 +61,7 @@ pub struct Dist {
     pub check: bool,
     mpi: Option<cpu::Mpi>,
     nccl: Option<nccl::Nccl>,
+    threads: Option<Arc<threads::Group>>,
     /// Seconds spent in gradient all-reduces (including waiting for the slowest rank).
     comm_secs: Cell<f64>,
 }
@@ -135,8 +142,27 @@ impl Dist {
             check: false,
             mpi: None,
             nccl: None,
+            threads: None,
             comm_secs: Cell::new(0.0),
         }
+    }
+
+    /// Rank `rank` of the training threads of `group` (on the CPU).
+    pub fn thread_rank(rank: usize, group: Arc<threads::Group>) -> Dist {
+        let mut d = Dist::single();
+        d.rank = rank;
+        d.world = group.world();
+        d.local_rank = rank;
+        d.backend = Backend::Threads;
+        d.threads = Some(group);
+        d
+    }
+
+    /// Whether this process was started as one of several ranks by a
+    /// launcher (mpirun, srun), read from the environment only.
+    pub fn launched_as_ranks() -> bool {
+        !std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none")
+            && detect_launcher(&|n| std::env::var(n).ok()) != Launcher::None
     }
 
     /// Finds this process's rank and world (see the module doc) and sets up
@@ -253,6 +279,9 @@ impl Dist {
             return Ok(());
         }
         check_contiguous(t)?;
+        if let Some(g) = &self.threads {
+            return g.all_reduce_sum(self.rank, t);
+        }
         match (t.device(), &self.nccl, &self.mpi) {
             (Device::Cuda(_), Some(n), _) => n.all_reduce_sum(t),
             (Device::Cpu, _, Some(m)) => m.all_reduce_sum(t),
@@ -286,6 +315,9 @@ impl Dist {
             return Ok(());
         }
         check_contiguous(t)?;
+        if let Some(g) = &self.threads {
+            return g.broadcast(self.rank, t, root);
+        }
         match (t.device(), &self.nccl, &self.mpi) {
             (Device::Cuda(_), Some(n), _) => n.broadcast(t, root),
             (Device::Cpu, _, Some(m)) => m.broadcast(t, root),
@@ -305,6 +337,9 @@ impl Dist {
         if let Some(m) = &self.mpi {
             m.barrier();
             return Ok(());
+        }
+        if let Some(g) = &self.threads {
+            return g.wait();
         }
         let dev = self
             .nccl
@@ -336,9 +371,15 @@ impl Dist {
     /// Called when this rank fails: with other ranks alive, print the error
     /// and end the whole job (MPI_Abort; without MPI, exit so that srun's
     /// `--kill-on-bad-exit=1` stops the others) instead of leaving them
-    /// blocked in a collective. Returns only for one process.
+    /// blocked in a collective. Training threads instead release the other
+    /// threads, whose collectives then fail, and return. Returns only for
+    /// one process and for threads.
     pub fn abort_others(&self, err: &anyhow::Error) {
         if self.world <= 1 {
+            return;
+        }
+        if let Some(g) = &self.threads {
+            g.fail();
             return;
         }
         eprintln!(

@@ -49,8 +49,11 @@ impl std::fmt::Display for Diverged {
 
 impl std::error::Error for Diverged {}
 
+/// Asked before every update whether to stop (shared by training threads).
+pub type StopCheck = std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>;
+
 /// Knobs of one `train` call that are not part of the run's config.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct TrainOptions {
     /// Continue from `<run>/ckpt` when a checkpoint exists.
     pub resume: bool,
@@ -59,7 +62,7 @@ pub struct TrainOptions {
     /// Testing aid: replace the loss at this step with NaN.
     pub inject_nan_at: Option<u64>,
     /// Polled every step; when true, checkpoint and return `Stopped`.
-    pub should_stop: Option<Box<dyn Fn(u64) -> bool>>,
+    pub should_stop: Option<StopCheck>,
     /// Print nothing but errors.
     pub quiet: bool,
 }
@@ -117,7 +120,10 @@ impl Trainer {
     /// (from [`Dist::discover`]); the parameters are broadcast from rank 0.
     pub fn with_dist(cfg: &RunConfig, dist: Dist, device: Device) -> Result<Trainer> {
         crate::amp::check(&cfg.train)?;
-        crate::device::apply_threads(cfg)?;
+        if dist.backend != crate::dist::Backend::Threads {
+            // A training thread keeps its one libtorch thread (dist::threads::spawn).
+            crate::device::apply_threads(cfg)?;
+        }
         dist.shard(cfg.train.batch)?;
         let info = TaskInfo::from_config(cfg);
         let (train_pairs, test_pairs) = data::load_splits(cfg)?;
@@ -611,10 +617,56 @@ struct LogRow {
 /// ([`Dist::discover`]): every rank trains on its shard and joins the
 /// collectives; only rank 0 writes config, status, train.csv, checkpoints
 /// and eval.csv, and prints.
-pub fn train(cfg: &RunConfig, run: &RunDir, mut opts: TrainOptions) -> Result<Outcome> {
+///
+/// With `train.workers` > 1 the ranks are threads of this process instead
+/// (src/dist/threads.rs), with the same division of work.
+pub fn train(cfg: &RunConfig, run: &RunDir, opts: TrainOptions) -> Result<Outcome> {
     std::fs::create_dir_all(&run.root)
         .with_context(|| format!("{}: cannot create run folder", run.root.display()))?;
+    if cfg.train.workers > 1 {
+        let device = threads_device(cfg)?;
+        return crate::dist::threads::spawn(cfg.train.workers, |rank, group| {
+            train_as(
+                cfg,
+                run,
+                opts.clone(),
+                Dist::thread_rank(rank, group),
+                device,
+            )
+        });
+    }
     let (dist, device) = Dist::discover(&run.root, &cfg.train.device)?;
+    train_as(cfg, run, opts, dist, device)
+}
+
+/// The device of a run on training threads (`train.workers` > 1): the CPU,
+/// in a process that no launcher started as one of several ranks.
+pub fn threads_device(cfg: &RunConfig) -> Result<Device> {
+    let w = cfg.train.workers;
+    if Dist::launched_as_ranks() {
+        anyhow::bail!(
+            "train.workers = {w}: this process is one rank of a launcher (mpirun, srun); \
+             use launcher ranks or training threads, not both (train.workers = 1)"
+        );
+    }
+    match crate::device::resolve_device(&cfg.train.device)? {
+        Device::Cpu => Ok(Device::Cpu),
+        d => anyhow::bail!(
+            "train.workers = {w}: training threads are for the CPU, and train.device = \"{}\" \
+             is {d:?}; use train.workers = 1 there",
+            cfg.train.device
+        ),
+    }
+}
+
+/// [`train`] as rank `dist` on `device`.
+fn train_as(
+    cfg: &RunConfig,
+    run: &RunDir,
+    mut opts: TrainOptions,
+    dist: Dist,
+    device: Device,
+) -> Result<Outcome> {
     let root = dist.is_root();
     opts.quiet |= !root;
     if root {
