@@ -131,18 +131,9 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
     worst
 }
 
-fn check_equivalence(launcher: &[&str], extra: &[&str]) {
-    check_equivalence_env(launcher, extra, &[])
-}
-
-/// Trains the tiny run with one process and under `launcher` (with
+/// Trains the tiny run with one process (`extra`) and data-parallel under
+/// `launcher` (`extra` and `ranks_extra`, e.g. `train.workers=2`, with
 /// TRLDM_DIST_CHECK=1 and `env`), then compares checkpoints, logs and eval.
-fn check_equivalence_env(launcher: &[&str], extra: &[&str], env: &[(&str, &str)]) {
-    check_ranks(launcher, extra, &[], env)
-}
-
-/// The one-process run with `extra`, the data-parallel one under `launcher`
-/// with `extra` and `ranks_extra` (e.g. `train.workers=2`), compared.
 fn check_ranks(launcher: &[&str], extra: &[&str], ranks_extra: &[&str], env: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let args = tiny_args(extra);
@@ -193,16 +184,22 @@ fn mpirun_two_ranks_match_one_process() {
     }
     let l = mpirun(2);
     let l: Vec<&str> = l.iter().map(|s| s.as_str()).collect();
+    three_trainings(&l, &[]);
+}
+
+/// [`check_ranks`] on three trainings, data-parallel under `launcher` with
+/// `ranks_extra`.
+fn three_trainings(launcher: &[&str], ranks_extra: &[&str]) {
     // Eq. 3 one-step training with a 2-step unroll (remasking between steps).
-    check_equivalence(&l, &["train.unroll=2"]);
+    check_ranks(launcher, &["train.unroll=2"], ranks_extra, &[]);
     // Algorithm 3 with halting: rows leave per rank and the loss is
     // reweighted. These thresholds (near the halting head's initial
     // sigmoid(-5) = 0.0067) make some rows halt: with 0.0057 the ranks keep
     // 3 and 2 rows; with 0.0053 one rank keeps 0 rows (a zero-weight
     // placeholder row) while the other keeps 2.
     for tau in ["train.halt_tau=0.0057", "train.halt_tau=0.0053"] {
-        check_equivalence(
-            &l,
+        check_ranks(
+            launcher,
             &[
                 "model.variant=trldm-ds",
                 "train.n_sup=4",
@@ -211,6 +208,8 @@ fn mpirun_two_ranks_match_one_process() {
                 "train.lr=3e-3",
                 tau,
             ],
+            ranks_extra,
+            &[],
         );
     }
 }
@@ -220,58 +219,15 @@ fn mpirun_two_ranks_match_one_process() {
 /// never skips), on the same three trainings.
 #[test]
 fn training_threads_match_one_process() {
-    let workers = ["train.workers=2"];
-    check_ranks(&[], &["train.unroll=2"], &workers, &[]);
-    for tau in ["train.halt_tau=0.0057", "train.halt_tau=0.0053"] {
-        check_ranks(
-            &[],
-            &[
-                "model.variant=trldm-ds",
-                "train.n_sup=4",
-                "train.halting=true",
-                "train.min_sup_steps=1",
-                "train.lr=3e-3",
-                tau,
-            ],
-            &workers,
-            &[],
-        );
-    }
+    three_trainings(&[], &["train.workers=2"]);
 }
 
 /// Training threads stop together on a NaN loss and resume exactly; a
 /// batch they cannot share evenly and a GPU device are refused by name.
 #[test]
 fn training_threads_diverge_together_resume_and_refuse_what_they_cannot_do() {
+    diverge_then_resume(&[], &["train.workers=2"]);
     let tmp = tempfile::tempdir().unwrap();
-    let args = tiny_args(&["train.ckpt_every=5"]);
-    let one = tmp.path().join("one");
-    let two = tmp.path().join("two");
-    run(&[], &one, &args, &[]);
-    let threads = tiny_args(&["train.ckpt_every=5", "train.workers=2"]);
-    let out = Command::new(BIN)
-        .arg("train")
-        .args(&threads)
-        .args(["--inject-nan-at", "7", "--run-dir"])
-        .arg(&two)
-        .env("TRLDM_DIST_CHECK", "1")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st = std::fs::read_to_string(two.join("status.json")).unwrap();
-    assert!(st.contains("diverged"), "{st}");
-    let mut resume = threads.clone();
-    resume.push("--resume".into());
-    run(&[], &two, &resume, &[("TRLDM_DIST_CHECK", "1")]);
-    let d = max_diff(&one, &two);
-    eprintln!("resumed 2 training threads vs 1 thread: max |diff| = {d:.3e}");
-    assert!(d <= 1e-5, "{d:.3e}");
-
     for (set, want) in [
         (
             "train.batch=7",
@@ -304,19 +260,37 @@ fn mpirun_diverges_together_and_resumes_exactly() {
         missing("mpirun not found or trldm built without the mpi feature");
         return;
     }
+    let l = mpirun(2);
+    let l: Vec<&str> = l.iter().map(|s| s.as_str()).collect();
+    diverge_then_resume(&l, &[]);
+}
+
+/// A NaN loss injected at update 7 under `launcher` with `ranks_extra`:
+/// every rank stops (exit code 4, status diverged, the checkpoint of step
+/// 5 kept); resumed, the run ends where one uninterrupted process ends.
+fn diverge_then_resume(launcher: &[&str], ranks_extra: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let args = tiny_args(&["train.ckpt_every=5"]);
     let one = tmp.path().join("one");
     let two = tmp.path().join("two");
     run(&[], &one, &args, &[]);
-    let l = mpirun(2);
-    let l: Vec<&str> = l.iter().map(|s| s.as_str()).collect();
-    // NaN loss at update 7 on every rank: exit code 4 (diverged), checkpoint of step 5 kept.
-    let out = Command::new(l[0])
-        .args(&l[1..])
-        .arg(BIN)
+    let ranks: Vec<&str> = ["train.ckpt_every=5"]
+        .into_iter()
+        .chain(ranks_extra.iter().copied())
+        .collect();
+    let ranks = tiny_args(&ranks);
+    let (prog, pre): (&str, &[&str]) = match launcher.split_first() {
+        Some((p, rest)) => (p, rest),
+        None => (BIN, &[]),
+    };
+    let mut c = Command::new(prog);
+    c.args(pre);
+    if !launcher.is_empty() {
+        c.arg(BIN);
+    }
+    let out = c
         .arg("train")
-        .args(&args)
+        .args(&ranks)
         .args(["--inject-nan-at", "7", "--run-dir"])
         .arg(&two)
         .env("TRLDM_DIST_CHECK", "1")
@@ -330,11 +304,11 @@ fn mpirun_diverges_together_and_resumes_exactly() {
     );
     let st = std::fs::read_to_string(two.join("status.json")).unwrap();
     assert!(st.contains("diverged"), "{st}");
-    let mut resume = args.clone();
+    let mut resume = ranks.clone();
     resume.push("--resume".into());
-    run(&l, &two, &resume, &[("TRLDM_DIST_CHECK", "1")]);
+    run(launcher, &two, &resume, &[("TRLDM_DIST_CHECK", "1")]);
     let d = max_diff(&one, &two);
-    eprintln!("resumed 2 ranks vs 1 process: max |diff| = {d:.3e}");
+    eprintln!("{launcher:?} {ranks_extra:?}: resumed vs 1 process: max |diff| = {d:.3e}");
     assert!(d <= 1e-5, "{d:.3e}");
 }
 
@@ -425,5 +399,5 @@ fn srun_two_ranks_match_one_process() {
     }
     let l = ["srun", "-n", "2", "--mpi=pmix", "--export=ALL", "--time=5"];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    check_equivalence_env(&l, &["train.unroll=2"], &env);
+    check_ranks(&l, &["train.unroll=2"], &[], &env);
 }

@@ -283,7 +283,7 @@ fn bench_train_as(a: &BenchArgs, cfg: &RunConfig, dist: Dist, device: Device) ->
             alone += t.elapsed().as_secs_f64() / 10.0;
         }
     }
-    let fpt = crate::flops::train_flops_per_token(&cfg);
+    let fpt = crate::flops::train_flops_per_token(cfg);
     if !tr.dist.is_root() {
         return Ok(());
     }

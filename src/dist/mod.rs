@@ -161,8 +161,16 @@ impl Dist {
     /// Whether this process was started as one of several ranks by a
     /// launcher (mpirun, srun), read from the environment only.
     pub fn launched_as_ranks() -> bool {
-        !std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none")
-            && detect_launcher(&|n| std::env::var(n).ok()) != Launcher::None
+        if std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none") {
+            return false;
+        }
+        match detect_launcher(&|n| std::env::var(n).ok()) {
+            Launcher::None => false,
+            Launcher::Slurm { world, .. } => world > 1,
+            Launcher::Mpi => env_usize("OMPI_COMM_WORLD_SIZE")
+                .or_else(|| env_usize("SLURM_STEP_NUM_TASKS"))
+                .is_none_or(|w| w > 1),
+        }
     }
 
     /// Finds this process's rank and world (see the module doc) and sets up
