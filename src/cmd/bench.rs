@@ -246,15 +246,10 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
     let mut cfg = bench_config(a)?;
     cfg.train.steps = a.steps + 2;
     cfg.train.warmup = cfg.train.warmup.min(cfg.train.steps);
-    if cfg.train.workers > 1 {
-        let device = crate::train::threads_device(&cfg)?;
-        return crate::dist::threads::spawn(cfg.train.workers, |rank, group| {
-            bench_train_as(a, &cfg, Dist::thread_rank(rank, group), device)
-        });
-    }
     let rendezvous = std::env::temp_dir().join("trldm-bench");
-    let (dist, device) = Dist::discover(&rendezvous, &cfg.train.device)?;
-    bench_train_as(a, &cfg, dist, device)
+    crate::train::on_ranks(&cfg, &rendezvous, |dist, device| {
+        bench_train_as(a, &cfg, dist, device)
+    })
 }
 
 /// [`bench_train`] as rank `dist` on `device`.

@@ -113,15 +113,21 @@ pub fn detect_launcher(get: &dyn Fn(&str) -> Option<String>) -> Launcher {
     }
 }
 
+/// The launcher of this process ([`detect_launcher`] on the environment),
+/// or none when `TRLDM_DIST=off` says to ignore launchers.
+fn env_launcher() -> Launcher {
+    if std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none") {
+        return Launcher::None;
+    }
+    detect_launcher(&|n| std::env::var(n).ok())
+}
+
 /// This process's rank as its launcher set it (OMPI_COMM_WORLD_RANK,
 /// PMIX_RANK, SLURM_PROCID inside an srun step; 0 otherwise), without
 /// initialising anything: for code outside the trainer that must act once
 /// per run, such as requeueing a SLURM job or writing status.
 pub fn env_rank() -> usize {
-    if std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none") {
-        return 0;
-    }
-    match detect_launcher(&|n| std::env::var(n).ok()) {
+    match env_launcher() {
         Launcher::None => 0,
         Launcher::Slurm { rank, .. } => rank,
         Launcher::Mpi => env_usize("OMPI_COMM_WORLD_RANK")
@@ -161,10 +167,7 @@ impl Dist {
     /// Whether this process was started as one of several ranks by a
     /// launcher (mpirun, srun), read from the environment only.
     pub fn launched_as_ranks() -> bool {
-        if std::env::var("TRLDM_DIST").is_ok_and(|m| m == "off" || m == "none") {
-            return false;
-        }
-        match detect_launcher(&|n| std::env::var(n).ok()) {
+        match env_launcher() {
             Launcher::None => false,
             Launcher::Slurm { world, .. } => world > 1,
             Launcher::Mpi => env_usize("OMPI_COMM_WORLD_SIZE")

@@ -623,25 +623,33 @@ struct LogRow {
 pub fn train(cfg: &RunConfig, run: &RunDir, opts: TrainOptions) -> Result<Outcome> {
     std::fs::create_dir_all(&run.root)
         .with_context(|| format!("{}: cannot create run folder", run.root.display()))?;
+    on_ranks(cfg, &run.root, |dist, device| {
+        train_as(cfg, run, opts.clone(), dist, device)
+    })
+}
+
+/// Runs `rank(dist, device)` as every rank of `cfg` that this process
+/// holds: its `train.workers` training threads (src/dist/threads.rs; rank
+/// 0's result is returned), or else the one rank that its launcher gave it
+/// ([`Dist::discover`], which may rendezvous through `rendezvous`).
+pub fn on_ranks<T: Send>(
+    cfg: &RunConfig,
+    rendezvous: &std::path::Path,
+    rank: impl Fn(Dist, Device) -> Result<T> + Sync,
+) -> Result<T> {
     if cfg.train.workers > 1 {
         let device = threads_device(cfg)?;
-        return crate::dist::threads::spawn(cfg.train.workers, |rank, group| {
-            train_as(
-                cfg,
-                run,
-                opts.clone(),
-                Dist::thread_rank(rank, group),
-                device,
-            )
+        return crate::dist::threads::spawn(cfg.train.workers, |r, group| {
+            rank(Dist::thread_rank(r, group), device)
         });
     }
-    let (dist, device) = Dist::discover(&run.root, &cfg.train.device)?;
-    train_as(cfg, run, opts, dist, device)
+    let (dist, device) = Dist::discover(rendezvous, &cfg.train.device)?;
+    rank(dist, device)
 }
 
 /// The device of a run on training threads (`train.workers` > 1): the CPU,
 /// in a process that no launcher started as one of several ranks.
-pub fn threads_device(cfg: &RunConfig) -> Result<Device> {
+fn threads_device(cfg: &RunConfig) -> Result<Device> {
     let w = cfg.train.workers;
     if Dist::launched_as_ranks() {
         anyhow::bail!(
