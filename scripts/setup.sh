@@ -11,7 +11,11 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--system" ]; then
   pkgs="slurm-wlm munge libpmix2 openmpi-bin libopenmpi-dev libclang-dev pkg-config texlive-latex-recommended"
   missing=""
-  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  # Installed means dpkg's "install ok installed": a package removed but not
+  # purged ("deinstall ok config-files") is still known to `dpkg -s`.
+  for p in $pkgs; do
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing="$missing $p"
+  done
   if [ -n "$missing" ]; then
     echo "setup: installing Debian packages:$missing"
     export DEBIAN_FRONTEND=noninteractive
