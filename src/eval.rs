@@ -294,13 +294,14 @@ pub fn evaluate_dist(
         Ok(tally)
     };
     let workers = workers(cfg, device);
-    let tally = crate::seed::seeded(cfg.seed as i64, || -> Result<Tally> {
+    let all = || -> Result<Tally> {
         let mut tally = Tally::default();
         for t in on_threads(workers, &batches, &one) {
             tally.merge(&t?);
         }
         Ok(tally)
-    })?;
+    };
+    let tally = crate::seed::seeded_if(!cfg.sample.deterministic(), cfg.seed as i64, all)?;
     let tally = tally.sum_over(dist)?;
     Ok(tally.result(n, start.elapsed().as_secs_f64()))
 }

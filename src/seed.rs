@@ -18,3 +18,17 @@ pub fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
     tch::manual_seed(seed);
     f()
 }
+
+/// [`seeded`] for work that draws from the default generator only when
+/// `draws` is true; otherwise `f` runs without seeding and without the
+/// lock. An evaluation with deterministic sampling (argmax, low-confidence
+/// remasking) draws nothing, so the evaluations of training threads
+/// (`train.workers`), one per rank and each on its share of the test
+/// puzzles, run side by side instead of one after the other.
+pub fn seeded_if<T>(draws: bool, seed: i64, f: impl FnOnce() -> T) -> T {
+    if draws {
+        seeded(seed, f)
+    } else {
+        f()
+    }
+}
