@@ -2,12 +2,13 @@
 """Optimal % against wall-clock minutes for a trldm run and the eager-PyTorch
 reference (../shared/bench/ref_trldm.py), trained on the same machine.
 
-    scripts/time_curve.py RUN_DIR REF_LOG OUT_DIR
+    scripts/time_curve.py RUN_DIR REF_LOG[,REF_LOG...] OUT_DIR
 
 RUN_DIR: a trldm run folder (train.csv's eval columns during training,
 eval.csv's final evaluation, whose wall_s is added to the last point).
 REF_LOG: what ref_trldm.py printed (one JSON object per evaluation; its
-elapsed_s includes its own evaluations). Writes OUT_DIR/curve.csv and
+elapsed_s includes its own evaluations); several logs, comma-separated,
+give one curve each, labelled with their number of steps. Writes OUT_DIR/curve.csv and
 OUT_DIR/curve.svg. Standard library only.
 """
 import csv
@@ -37,13 +38,15 @@ def trldm_points(run: Path):
 
 def ref_points(log: Path):
     """(minutes, optimal %, test mazes) per evaluation of the reference
-    (fresh states at every step, as the trldm run samples)."""
-    pts = []
+    (fresh states at every step, as the trldm run samples), and its last
+    step."""
+    pts, last = [], 0
     for line in log.read_text().splitlines():
         if line.startswith("{"):
             r = json.loads(line)
             pts.append((r["elapsed_s"] / 60, 100 * r["optimal_fresh"], None))
-    return pts
+            last = r["step"]
+    return pts, last
 
 
 def svg(series, path: Path):
@@ -76,9 +79,18 @@ def svg(series, path: Path):
 
 
 def main():
-    run, log, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    run, logs, out = Path(sys.argv[1]), sys.argv[2].split(","), Path(sys.argv[3])
     out.mkdir(parents=True, exist_ok=True)
-    series = [("trldm", trldm_points(run), "#c0392b"), ("reference (eager PyTorch)", ref_points(log), "#2c3e50")]
+    series = [("trldm", trldm_points(run), "#c0392b")]
+    colors = ["#2c3e50", "#2980b9", "#27ae60", "#8e44ad"]
+    for i, log in enumerate(logs):
+        pts, steps = ref_points(Path(log))
+        label = "reference (eager PyTorch)"
+        if len(logs) > 1:
+            label = f"reference (eager PyTorch, {steps} steps)"
+        series.append((label, pts, colors[i % len(colors)]))
     with open(out / "curve.csv", "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["tool", "minutes", "optimal_pct", "test_mazes"])

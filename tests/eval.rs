@@ -290,8 +290,7 @@ fn maze_length_ratio_averages_over_all_puzzles_with_zero_for_invalid_ones() {
 /// a thread that samples another's rows, and tallies added out of order.
 #[test]
 fn sampling_threads_score_exactly_what_one_thread_scores() {
-    use trldm::config::RunConfig;
-    let sets: Vec<String> = [
+    let cfg = config_with(&[
         "model.d=32",
         "model.heads=2",
         "model.layers=1",
@@ -300,11 +299,7 @@ fn sampling_threads_score_exactly_what_one_thread_scores() {
         "eval.batch=8",
         "sample.steps=4",
         "seed=3",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let cfg = RunConfig::default().with_overrides(&sets).unwrap();
+    ]);
     let (_, test) = trldm::data::load_splits(&cfg).unwrap();
     let info = TaskInfo::from_config(&cfg);
     let ds = Dataset::new(info, test).unwrap();
@@ -352,8 +347,7 @@ fn sampling_threads_score_exactly_what_one_thread_scores() {
 fn deterministic_evaluations_do_not_wait_for_the_generator_lock() {
     use std::sync::mpsc::{channel, RecvTimeoutError};
     use std::time::Duration;
-    use trldm::config::RunConfig;
-    let sets: Vec<String> = [
+    let cfg = config_with(&[
         "model.d=32",
         "model.heads=2",
         "model.layers=1",
@@ -361,11 +355,7 @@ fn deterministic_evaluations_do_not_wait_for_the_generator_lock() {
         "task.n_test=8",
         "sample.steps=4",
         "eval.workers=1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let cfg = RunConfig::default().with_overrides(&sets).unwrap();
+    ]);
     let gumbel = cfg
         .with_overrides(&["sample.temperature=0.5".into()])
         .unwrap();
@@ -419,4 +409,12 @@ fn deterministic_evaluations_do_not_wait_for_the_generator_lock() {
     release.send(()).unwrap();
     holder.join().unwrap();
     assert_eq!(done.recv().unwrap(), (false, 8));
+}
+
+/// The default run config with `sets` (`key=value`) applied.
+fn config_with(sets: &[&str]) -> trldm::config::RunConfig {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    trldm::config::RunConfig::default()
+        .with_overrides(&sets)
+        .unwrap()
 }

@@ -681,7 +681,10 @@ fn train_as(
         crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
     }
     if root && !opts.quiet {
-        if let Some(w) = cfg.trajectory_warning() {
+        for w in [cfg.trajectory_warning(), cfg.reproducibility_warning()]
+            .into_iter()
+            .flatten()
+        {
             crate::say!("trldm train: warning: {w}");
         }
     }
