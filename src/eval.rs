@@ -71,14 +71,33 @@ pub fn write_csv(path: &Path, r: &EvalResult) -> Result<()> {
     crate::util::write_atomic(path, text.as_bytes())
 }
 
-/// The sampling batch: `eval.batch`, or for 0 the device's default.
+/// The sampling batch: `eval.batch`, or for 0 the device's default: 1024
+/// on CUDA; on the CPU the power of two nearest below [`CPU_BATCH_CELLS`] /
+/// (L · d), at least 1 (8 for 9x9 grids at d = 128).
 pub fn batch_size(cfg: &RunConfig, device: Device) -> usize {
     match (cfg.eval.batch, device) {
-        (0, Device::Cpu) => 32,
+        (0, Device::Cpu) => {
+            let l = TaskInfo::from_config(cfg).seq_len().max(1);
+            let fit = CPU_BATCH_CELLS / (l * cfg.model.d.max(1));
+            if fit <= 1 {
+                1
+            } else {
+                1 << fit.ilog2()
+            }
+        }
         (0, _) => 1024,
         (b, _) => b,
     }
 }
+
+/// Activations per [B, L, d] tensor that the CPU's automatic sampling batch
+/// aims at. Small batches keep a block's intermediates in the caches; on the
+/// 2-core AMD EPYC machine (1 MB L2 per core), 9x9 mazes, d = 128, 16 steps,
+/// 2 sampling threads, puzzles/s at batch 2 / 4 / 8 / 16 / 32 / 64: fp32
+/// 30.0 / 32.2 / 29.6-30.9 / 28.0 / 25.9 / 23.7, bf16 - / 44.9 / 47.7 / 46.7
+/// / 43.8 / -; at d = 256 (fp32) 8.0 / 8.9 / 8.4 / 8.3 / 8.4 (docs/FACTS.md,
+/// "Sampling batch").
+pub const CPU_BATCH_CELLS: usize = 96_000;
 
 /// Predicts a batch the way the variant is meant to be decoded: Algorithm 4
 /// for the diffusion models, one pass for `vanilla`, N_sup recursion steps on
@@ -634,7 +653,7 @@ pub fn masked_input(info: &crate::data::TaskInfo, question: &[u8]) -> (Tensor, T
 
 #[cfg(test)]
 mod tests {
-    use super::{choose, workers, Device, RunConfig};
+    use super::{batch_size, choose, workers, Device, RunConfig};
 
     /// Auto (0) gives one sampling thread per libtorch thread on the CPU
     /// when sampling is deterministic, else one; a set number is kept on
@@ -651,6 +670,35 @@ mod tests {
         let three = auto.with_overrides(&["eval.workers=3".into()]).unwrap();
         assert_eq!(workers(&three, cpu), 3);
         assert_eq!(workers(&three, Device::Cuda(0)), 1);
+    }
+
+    /// Auto (0): 1024 on CUDA; on the CPU a power of two that shrinks as
+    /// the grid or the width grows, never below 1; a set batch is kept.
+    #[test]
+    fn the_automatic_cpu_batch_shrinks_with_grid_and_width() {
+        let cpu = Device::Cpu;
+        let at = |sets: &[&str]| {
+            let mut all = vec!["eval.batch=0".to_string()];
+            all.extend(sets.iter().map(|s| s.to_string()));
+            batch_size(&RunConfig::default().with_overrides(&all).unwrap(), cpu)
+        };
+        // 9x9 mazes (81 cells): 96,000 / (81 · 128) = 9.3 -> 8.
+        assert_eq!(at(&["model.d=128"]), 8);
+        assert_eq!(at(&["model.d=256"]), 4);
+        assert_eq!(at(&["model.d=512"]), 2);
+        assert_eq!(at(&["model.d=64"]), 16);
+        // 30x30 mazes (900 cells) at d = 128: 0.8 -> 1.
+        assert_eq!(at(&["task.height=30", "task.width=30", "model.d=128"]), 1);
+        // The concatenated layout doubles the sequence.
+        assert_eq!(at(&["task.layout=concat", "model.d=128"]), 4);
+        let cuda = RunConfig::default()
+            .with_overrides(&["eval.batch=0".into()])
+            .unwrap();
+        assert_eq!(batch_size(&cuda, Device::Cuda(0)), 1024);
+        let set = RunConfig::default()
+            .with_overrides(&["eval.batch=48".into()])
+            .unwrap();
+        assert_eq!(batch_size(&set, cpu), 48);
     }
 
     #[test]

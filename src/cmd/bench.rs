@@ -203,7 +203,7 @@ pub fn reference_config() -> RunConfig {
     c.train.path_weight = 10.0;
     c.train.ema = 0.0;
     c.sample.steps = 16;
-    // The device's own sampling batch (32 on the CPU, 1024 on CUDA).
+    // The device's own sampling batch (eval::batch_size: 8 here on the CPU).
     c.eval.batch = 0;
     c
 }

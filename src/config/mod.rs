@@ -244,8 +244,9 @@ pub struct EvalConfig {
     pub n: usize,
     /// Test puzzles used by evaluations during training.
     pub n_during: usize,
-    /// Sampling batch; 0 = auto: 32 on the CPU (small batches stay in cache:
-    /// 25 vs 22 puzzles/s in fp32 at 256, 44 vs 34 in bf16), 1024 on CUDA.
+    /// Sampling batch; 0 = auto: on the CPU a small batch that keeps a
+    /// block's activations in the caches (`eval::batch_size`: 8 for 9x9
+    /// grids at d = 128, 4 at d = 256), 1024 on CUDA.
     /// The default stays 256 so that earlier sweeps keep their run ids.
     pub batch: usize,
     /// Evaluate the EMA weights (else the raw weights).
