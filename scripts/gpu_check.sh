@@ -15,9 +15,16 @@
 #      evaluated (train.csv, eval.csv copied to $OUT when set);
 #   5. on this machine's (quiet) CPU with 2 threads, side by side:
 #      ref_trldm.py --time-only / --sample-bench against trldm bench, fp32
-#      and with train.cpu_bf16.
+#      and with train.cpu_bf16;
+#   6. (only when asked: SECTIONS=row) one row of the paper's Table 5,
+#      sweeps/gpu/table5-row.toml: its updates/s measured, train.steps set
+#      to what fits in ROW_BUDGET_S seconds of training (default 420, at
+#      most the paper's 20,000), trained and evaluated on 1,000 test mazes;
+#      run folder files to $OUT/table5-row/. ROW_SETS adds --set options
+#      (the CPU smoke test in tests/scripts.rs shrinks the model with it).
 # Usage, from the repo root:  scripts/gpu_check.sh   (STEPS=50 for more steps;
-#   SECTIONS="paper ref learn cpu" picks steps 2-5, all by default).
+#   SECTIONS="paper ref learn cpu" picks steps 2-5, all by default;
+#   SECTIONS=row runs step 6, about ROW_BUDGET_S + 2 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -144,5 +151,30 @@ if [ -f .gpu/ref_trldm.py ] && want cpu; then
     step "CPU sample, trldm bench sample --puzzles 500, cpu_bf16=$bf" 150 \
       "$BIN" bench sample --puzzles 500 --set train.cpu_bf16=$bf
   done
+fi
+# 6. One row of Table 5 (issue 15, item 5), in the time budget.
+if want row; then
+  ROW=sweeps/gpu/table5-row.toml
+  read -r -a EXTRA <<< "${ROW_SETS:-}"
+  RUN=$(mktemp -d /tmp/trldm-row.XXXXXX)/table5-row
+  BUDGET=${ROW_BUDGET_S:-420}
+  if step "bench train, Table 5 row (n_rec=8, d=256, T=2, batch 256, bf16)" 180 \
+    "$BIN" bench train --config "$ROW" --steps "${ROW_BENCH_STEPS:-20}" "${EXTRA[@]}"; then
+    echo "$OUTPUT" | report table5-row-bench
+    N=$(echo "$OUTPUT" | grep '^{' | tail -n 1 | $PY -c \
+      'import json,sys; j=json.load(sys.stdin); print(max(1, min(20000, int(float(sys.argv[1]) * j["steps_per_s"]))))' "$BUDGET")
+    echo "   table5-row: $N updates fit in $BUDGET s (the paper: 20,000)"
+    step "train + evaluate Table 5 row, $N updates" $((BUDGET + 600)) \
+      "$BIN" train --config "$ROW" --run-dir "$RUN" --set train.steps="$N" "${EXTRA[@]}"
+    echo "-- train.csv (every 500 steps)"; awk -F, 'NR == 1 || $1 % 500 == 0' "$RUN/train.csv" 2>/dev/null | cut -c1-200
+    echo "-- eval.csv"; cat "$RUN/eval.csv" 2>/dev/null
+    echo "-- the paper (Table 5, n_rec=8, d=256, lr=1e-4, 20,000 updates): valid 89.8 %, optimal 89.2 %"
+    if [ -n "$OUTDIR" ]; then
+      mkdir -p "$OUTDIR/table5-row"
+      for f in config.toml train.csv eval.csv status.json; do
+        [ -f "$RUN/$f" ] && cp "$RUN/$f" "$OUTDIR/table5-row/$f"
+      done
+    fi
+  fi
 fi
 exit $rc
