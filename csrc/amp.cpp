@@ -13,6 +13,16 @@ bool trldm_autocast_cpu_set(bool enabled) {
   return prev;
 }
 
+// Turns autocast's cast cache on or off for the calling thread. The switch
+// is thread-local, but the cache is one map for the whole process, and a
+// thread whose outermost autocast region ends clears all of it
+// (aten/src/ATen/autocast_mode.cpp: a static map, a thread_local nesting).
+bool trldm_autocast_cache_set(bool enabled) {
+  bool prev = at::autocast::is_autocast_cache_enabled();
+  at::autocast::set_autocast_cache_enabled(enabled);
+  return prev;
+}
+
 // Whether CPU autocast is on (for tests).
 bool trldm_autocast_cpu_is_enabled() {
   return at::autocast::is_autocast_enabled(at::kCPU);

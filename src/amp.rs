@@ -12,6 +12,7 @@ use crate::config::TrainConfig;
 extern "C" {
     fn trldm_autocast_cpu_set(enabled: bool) -> bool;
     fn trldm_autocast_cpu_is_enabled() -> bool;
+    fn trldm_autocast_cache_set(enabled: bool) -> bool;
 }
 
 /// Whether this binary can autocast on the CPU (the shim was compiled).
@@ -48,11 +49,35 @@ pub fn autocast<T>(device: Device, on: bool, f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// CPU autocast region, nested like tch::autocast: the cast cache is cleared
-/// when the outermost region ends.
+/// Turns autocast's cast cache off (or on) for the calling thread; returns
+/// the previous setting. Training threads (`train.workers` > 1) turn it off:
+/// the cache is one map for the whole process, and each thread's outermost
+/// region clears it when it ends, so with two threads training at once a
+/// weight used several times in one forward pass sometimes shares one cast
+/// (its gradient contributions summed in bf16) and sometimes gets a fresh
+/// one (summed in fp32), as the other thread's timing falls. Measured: 100
+/// updates of sweeps/cpu/maze9-24min-long.toml with 2 threads, three runs,
+/// loss 0.2540 / 0.2438 / 0.2771 with the cache, 0.241973 three times
+/// without; training 4 % slower (docs/FACTS.md, "Training threads").
+pub fn set_cast_cache_in_this_thread(enabled: bool) -> bool {
+    #[cfg(trldm_amp_cpu)]
+    {
+        // SAFETY: sets libtorch's thread-local cache switch.
+        unsafe { trldm_autocast_cache_set(enabled) }
+    }
+    #[cfg(not(trldm_amp_cpu))]
+    {
+        let _ = enabled;
+        true
+    }
+}
+
+/// CPU autocast region, nested like tch::autocast: the cast cache (one for
+/// the process) is cleared when this thread's outermost region ends.
 #[cfg(trldm_amp_cpu)]
 fn cpu_autocast<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: plain calls into libtorch's autocast state (thread-local).
+    // SAFETY: plain calls into libtorch's autocast state (the switches and
+    // the nesting are thread-local, the cast cache process-wide).
     let prev = unsafe { trldm_autocast_cpu_set(true) };
     unsafe { torch_sys::at_autocast_increment_nesting() };
     let out = f();
@@ -87,6 +112,22 @@ pub fn cpu_autocast_is_on() -> bool {
 mod tests {
     use super::*;
     use tch::{Kind, Tensor};
+
+    /// The cache switch belongs to the thread that sets it (a training
+    /// thread's setting must not reach the sampling or the other tests).
+    #[test]
+    fn the_cast_cache_switch_is_per_thread() {
+        assert!(cpu_autocast_built(), "built without the shim");
+        let (before, after) = std::thread::spawn(|| {
+            let before = set_cast_cache_in_this_thread(false);
+            (before, set_cast_cache_in_this_thread(false))
+        })
+        .join()
+        .unwrap();
+        assert!(before, "on by default");
+        assert!(!after, "off once turned off");
+        assert!(set_cast_cache_in_this_thread(true), "untouched here");
+    }
 
     #[test]
     fn cpu_autocast_runs_matmuls_in_bf16_and_nests() {

@@ -224,6 +224,38 @@ fn training_threads_match_one_process() {
 
 /// Training threads stop together on a NaN loss and resume exactly; a
 /// batch they cannot share evenly and a GPU device are refused by name.
+/// Training threads under bf16 autocast repeat bit for bit, run to run.
+/// libtorch's cast cache is one map for the process and each thread's
+/// autocast region clears it when it ends, so with the cache on, whether a
+/// weight's uses shared one bf16 cast (gradient summed in bf16) or not
+/// depended on the other thread's timing (trldm::amp::set_cast_cache_in_this_thread).
+#[test]
+fn training_threads_in_bf16_repeat_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = tiny_args(&[
+        "train.workers=2",
+        "train.cpu_bf16=true",
+        "model.layers=2",
+        "model.n_rec=3",
+        "train.steps=30",
+        "train.ckpt_every=30",
+    ]);
+    let dirs: Vec<_> = (0..3).map(|i| tmp.path().join(format!("run{i}"))).collect();
+    for d in &dirs {
+        run(&[], d, &args, &[]);
+    }
+    for d in &dirs[1..] {
+        let diff = max_diff(&dirs[0], d);
+        assert_eq!(
+            diff,
+            0.0,
+            "{} differs from {}",
+            d.display(),
+            dirs[0].display()
+        );
+    }
+}
+
 #[test]
 fn training_threads_diverge_together_resume_and_refuse_what_they_cannot_do() {
     diverge_then_resume(&[], &["train.workers=2"]);

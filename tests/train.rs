@@ -62,10 +62,14 @@ fn final_state(run: &RunDir) -> Vec<(String, Vec<f32>)> {
 /// not repeat its own arithmetic. `resume_is_bit_exact_on_cpu` failed in 2
 /// of 2 runs next to `a_tiny_model_memorises_16_puzzles_in_bf16` (every
 /// tensor off by up to 1e-3 after 20 updates) and in 0 of 2 next to each
-/// other test of this file; the fresh-clone CI hit it twice. The shared
-/// state inside libtorch was not found: autocast's state and cast cache
-/// are thread-local. trldm runs one training per process (the sweep
-/// runner starts a process per run), so only tests meet this.
+/// other test of this file; the fresh-clone CI hit it twice. A shared
+/// state found later (docs/FACTS.md, "Training threads"): autocast's
+/// switches are thread-local, but its cast cache is one map for the
+/// process, cleared when any thread's autocast region ends, which changes
+/// how a bf16 run sums its gradients (that test's bf16 case); whether it
+/// accounts for the fp32 cases was not checked. trldm runs one training
+/// per process (the sweep runner starts a process per run), and its
+/// training threads turn the cache off, so only these tests meet this.
 static NO_BF16_BESIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn exclusive() -> std::sync::MutexGuard<'static, ()> {

@@ -190,8 +190,9 @@ pub struct TrainConfig {
     /// (src/dist/threads.rs). Small ops spread badly over cores, whole
     /// half-batches do (docs/FACTS.md, "Training threads"). 1 = one thread
     /// running libtorch's `train.threads`. Not on CUDA nor under a launcher.
-    /// With `cpu_bf16` the runs of one seed differ from each other
-    /// (measured; [`RunConfig::reproducibility_warning`]).
+    /// Runs repeat bit for bit, in fp32 and under `cpu_bf16` (each thread
+    /// turns libtorch's process-wide cast cache off for itself:
+    /// `amp::set_cast_cache_in_this_thread`).
     pub workers: usize,
     /// bf16 autocast on CUDA (training and sampling).
     pub bf16: bool,
@@ -797,23 +798,6 @@ impl RunConfig {
         })
     }
 
-    /// A warning when the run cannot be repeated exactly: training threads
-    /// (`train.workers` > 1) under `train.cpu_bf16`. Three runs of one seed
-    /// that way differed after 50 updates (loss 0.4211 / 0.4213 / 0.4217),
-    /// while fp32 threads and one-thread bf16 repeated to the printed digit
-    /// (docs/FACTS.md, "Training threads"); the cause is not isolated.
-    pub fn reproducibility_warning(&self) -> Option<String> {
-        let t = &self.train;
-        (t.workers > 1 && t.cpu_bf16).then(|| {
-            format!(
-                "train.workers = {} with train.cpu_bf16 = true: runs of one seed differ from each \
-                 other (measured, cause not isolated; docs/FACTS.md, \"Training threads\"); use \
-                 train.workers = 1 or fp32 for runs that repeat exactly",
-                t.workers
-            )
-        })
-    }
-
     /// The model's sequence length: the cells (in-place layout) or twice
     /// the cells (`concat`: prompt then response).
     pub fn seq_len(&self) -> usize {
@@ -1236,19 +1220,6 @@ mod tests {
     fn with_sets(sets: &[&str]) -> RunConfig {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         RunConfig::default().with_overrides(&sets).unwrap()
-    }
-
-    #[test]
-    fn reproducibility_warning_names_training_threads_under_cpu_bf16() {
-        let c = |sets: &[&str]| with_sets(sets).reproducibility_warning();
-        assert_eq!(c(&[]), None);
-        assert_eq!(c(&["train.workers=2"]), None);
-        assert_eq!(c(&["train.cpu_bf16=true"]), None);
-        let w = c(&["train.workers=2", "train.cpu_bf16=true"]).unwrap();
-        assert!(
-            w.contains("train.workers = 2") && w.contains("train.cpu_bf16"),
-            "{w}"
-        );
     }
 
     #[test]

@@ -640,6 +640,9 @@ pub fn on_ranks<T: Send>(
     if cfg.train.workers > 1 {
         let device = threads_device(cfg)?;
         return crate::dist::threads::spawn(cfg.train.workers, |r, group| {
+            // Each thread's autocast regions would clear the others' cast
+            // cache mid-step (crate::amp::set_cast_cache_in_this_thread).
+            crate::amp::set_cast_cache_in_this_thread(false);
             rank(Dist::thread_rank(r, group), device)
         });
     }
@@ -681,10 +684,7 @@ fn train_as(
         crate::util::write_atomic(&run.config(), cfg.to_toml_string().as_bytes())?;
     }
     if root && !opts.quiet {
-        for w in [cfg.trajectory_warning(), cfg.reproducibility_warning()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(w) = cfg.trajectory_warning() {
             crate::say!("trldm train: warning: {w}");
         }
     }
