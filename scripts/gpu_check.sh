@@ -21,7 +21,7 @@
 #      to what fits in ROW_BUDGET_S seconds of training (default 420, at
 #      most the paper's 20,000), trained and evaluated on 1,000 test mazes;
 #      run folder files to $OUT/table5-row/. ROW_SETS adds --set options
-#      (the CPU smoke test in tests/scripts.rs shrinks the model with it).
+#      (the CPU smoke test in tests/gpu_script.rs shrinks the model with it).
 # Usage, from the repo root:  scripts/gpu_check.sh   (STEPS=50 for more steps;
 #   SECTIONS="paper ref learn cpu" picks steps 2-5, all by default;
 #   SECTIONS=row runs step 6, about ROW_BUDGET_S + 2 minutes).

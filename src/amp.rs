@@ -57,7 +57,7 @@ pub fn autocast<T>(device: Device, on: bool, f: impl FnOnce() -> T) -> T {
 /// (its gradient contributions summed in bf16) and sometimes gets a fresh
 /// one (summed in fp32), as the other thread's timing falls. Measured: 100
 /// updates of sweeps/cpu/maze9-24min-long.toml with 2 threads, three runs,
-/// loss 0.2540 / 0.2438 / 0.2771 with the cache, 0.241973 three times
+/// loss 0.2541 / 0.2438 / 0.2771 with the cache, 0.241973 three times
 /// without; training 4 % slower (docs/FACTS.md, "Training threads").
 pub fn set_cast_cache_in_this_thread(enabled: bool) -> bool {
     #[cfg(trldm_amp_cpu)]

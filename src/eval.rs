@@ -79,11 +79,7 @@ pub fn batch_size(cfg: &RunConfig, device: Device) -> usize {
         (0, Device::Cpu) => {
             let l = TaskInfo::from_config(cfg).seq_len().max(1);
             let fit = CPU_BATCH_CELLS / (l * cfg.model.d.max(1));
-            if fit <= 1 {
-                1
-            } else {
-                1 << fit.ilog2()
-            }
+            1 << fit.max(1).ilog2()
         }
         (0, _) => 1024,
         (b, _) => b,
@@ -677,11 +673,11 @@ mod tests {
     #[test]
     fn the_automatic_cpu_batch_shrinks_with_grid_and_width() {
         let cpu = Device::Cpu;
-        let at = |sets: &[&str]| {
-            let mut all = vec!["eval.batch=0".to_string()];
-            all.extend(sets.iter().map(|s| s.to_string()));
-            batch_size(&RunConfig::default().with_overrides(&all).unwrap(), cpu)
+        let cfg = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            RunConfig::default().with_overrides(&sets).unwrap()
         };
+        let at = |sets: &[&str]| batch_size(&cfg(&[&["eval.batch=0"], sets].concat()), cpu);
         // 9x9 mazes (81 cells): 96,000 / (81 · 128) = 9.3 -> 8.
         assert_eq!(at(&["model.d=128"]), 8);
         assert_eq!(at(&["model.d=256"]), 4);
@@ -691,14 +687,8 @@ mod tests {
         assert_eq!(at(&["task.height=30", "task.width=30", "model.d=128"]), 1);
         // The concatenated layout doubles the sequence.
         assert_eq!(at(&["task.layout=concat", "model.d=128"]), 4);
-        let cuda = RunConfig::default()
-            .with_overrides(&["eval.batch=0".into()])
-            .unwrap();
-        assert_eq!(batch_size(&cuda, Device::Cuda(0)), 1024);
-        let set = RunConfig::default()
-            .with_overrides(&["eval.batch=48".into()])
-            .unwrap();
-        assert_eq!(batch_size(&set, cpu), 48);
+        assert_eq!(batch_size(&cfg(&["eval.batch=0"]), Device::Cuda(0)), 1024);
+        assert_eq!(batch_size(&cfg(&["eval.batch=48"]), cpu), 48);
     }
 
     #[test]
